@@ -1,0 +1,347 @@
+"""A throwaway PostgreSQL 15 server on loopback, set up like production's database."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from sandbox.ports import free_port
+
+BINDIR = Path(os.environ.get("PG_BINDIR", "/usr/lib/postgresql/15/bin"))
+SERVICE_USER = "postgres"
+DATABASE = "app"
+APP_ROLE = "app"
+CHECKS_ROLE = "runbook_checks"
+_SOCKET_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
+
+
+class PostgresError(RuntimeError):
+    """The sandbox PostgreSQL server could not be started or set up."""
+
+
+class PostgresServer:
+    """PostgreSQL on 127.0.0.1:<free port> with database `app` and roles `app` and `runbook_checks`.
+
+    Layout: ``workdir/pgpass`` (libpq password file, 0600) and ``workdir/postgres/`` (owned by the
+    server's user: ``data/``, the socket directory ``run/`` and ``postgresql.log``). When the postgres
+    user cannot reach ``workdir`` (a 0700 parent such as pytest's basetemp) or the socket path would be
+    too long, the server's directory is a private temporary directory instead, removed by ``stop()``.
+    Passwords are random per run and live only in memory and in the password file.
+    """
+
+    def __init__(self, workdir: Path, *, max_connections: int = 40) -> None:
+        self.workdir = Path(workdir).resolve()
+        self.max_connections = max_connections
+        self.superuser_reserved_connections = 3
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.database = DATABASE
+        self.passfile = self.workdir / "pgpass"
+        self._passwords: dict[str, str] = {}
+        self._serverdir: Path | None = None
+        self._owned_tmpdir: Path | None = None
+        self._running = False
+        self._pid: int | None = None
+
+    # -- paths -------------------------------------------------------------------------------
+
+    @property
+    def datadir(self) -> Path:
+        """The cluster's data directory."""
+        return self._require_serverdir() / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        """The directory holding the Unix socket (local connections are trusted)."""
+        return self._require_serverdir() / "run"
+
+    @property
+    def log_file(self) -> Path:
+        """The server log."""
+        return self._require_serverdir() / "postgresql.log"
+
+    @property
+    def running(self) -> bool:
+        """Whether start() succeeded and stop() has not run since."""
+        return self._running
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id while running."""
+        return self._pid
+
+    def _require_serverdir(self) -> Path:
+        if self._serverdir is None:
+            raise RuntimeError("PostgresServer has not been started")
+        return self._serverdir
+
+    # -- connection strings ------------------------------------------------------------------
+
+    def dsn(self, user: str, *, dbname: str = DATABASE) -> str:
+        """A libpq keyword DSN for ``user`` over TCP, with no password: libpq reads it from passfile."""
+        return make_conninfo(
+            host=self.host,
+            port=str(self.port),
+            dbname=dbname,
+            user=user,
+            passfile=str(self.passfile),
+            connect_timeout="5",
+        )
+
+    def superuser_dsn(self, *, dbname: str = DATABASE) -> str:
+        """A DSN for the `postgres` superuser over the Unix socket (trust authentication)."""
+        return make_conninfo(
+            host=str(self.socket_dir), port=str(self.port), dbname=dbname, user=SERVICE_USER,
+            connect_timeout="5",
+        )
+
+    def password(self, user: str) -> str:
+        """The password of role ``user`` (`app` or `runbook_checks`), for callers that must hand it on."""
+        return self._passwords[user]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> PostgresServer:
+        """initdb, configure, ``pg_ctl start -w``, then create the database, roles and table."""
+        if self._running:
+            raise RuntimeError("PostgresServer is already running")
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        as_root = os.geteuid() == 0
+        pw = pwd.getpwnam(SERVICE_USER) if as_root else None
+        port = free_port()
+        self._serverdir = self._choose_serverdir(pw, port)
+        self._serverdir.mkdir(mode=0o700, exist_ok=True)
+        if pw is not None:
+            os.chown(self._serverdir, pw.pw_uid, pw.pw_gid)
+        if self.datadir.exists():
+            raise PostgresError(f"{self.datadir} already exists: give each PostgresServer its own workdir")
+
+        self._run(
+            [
+                str(BINDIR / "initdb"), "-D", str(self.datadir), "--no-sync", "--no-instructions",
+                "-U", SERVICE_USER, "--auth-local=trust", "--auth-host=scram-sha-256",
+                "--encoding=UTF8", "--no-locale",
+            ],
+            "initdb",
+        )
+        self.socket_dir.mkdir(mode=0o700)
+        if pw is not None:
+            os.chown(self.socket_dir, pw.pw_uid, pw.pw_gid)
+        self.port = port
+        with open(self.datadir / "postgresql.conf", "a", encoding="utf-8") as conf:
+            conf.write(self._settings())
+
+        atexit.register(self.stop)
+        self._run(
+            [
+                str(BINDIR / "pg_ctl"), "start", "-w", "-t", "30", "-s", "-D", str(self.datadir),
+                "-l", str(self.log_file),
+            ],
+            "pg_ctl start",
+        )
+        self._running = True
+        self._pid = int((self.datadir / "postmaster.pid").read_text().split("\n", 1)[0])
+        self._passwords = {APP_ROLE: secrets.token_hex(24), CHECKS_ROLE: secrets.token_hex(24)}
+        self._write_passfile()
+        self._provision()
+
+    def _choose_serverdir(self, pw: pwd.struct_passwd | None, port: int) -> Path:
+        inside = self.workdir / "postgres"
+        socket_path = inside / "run" / f".s.PGSQL.{port}"
+        if len(str(socket_path)) <= _SOCKET_PATH_MAX - 8 and (pw is None or _reachable_by(self.workdir, pw)):
+            return inside
+        if pw is not None and not _reachable_by(self.workdir, pw, check_parents=False):
+            # Only our own directory lacks the traverse bit: grant traverse (not list) to others.
+            mode = self.workdir.stat().st_mode
+            os.chmod(self.workdir, stat.S_IMODE(mode) | stat.S_IXOTH)
+            if _reachable_by(self.workdir, pw) and len(str(socket_path)) <= _SOCKET_PATH_MAX - 8:
+                return inside
+        self._owned_tmpdir = Path(tempfile.mkdtemp(prefix="sandbox-pg-"))
+        return self._owned_tmpdir
+
+    def _settings(self) -> str:
+        return (
+            "\n# --- sandbox settings (sandbox/postgres.py) ---\n"
+            "listen_addresses = '127.0.0.1'\n"
+            f"port = {self.port}\n"
+            f"max_connections = {self.max_connections}\n"
+            f"superuser_reserved_connections = {self.superuser_reserved_connections}\n"
+            f"unix_socket_directories = '{_quote_conf(str(self.socket_dir))}'\n"
+            "unix_socket_permissions = 0700\n"
+            "fsync = off\n"
+            "synchronous_commit = off\n"
+            "full_page_writes = off\n"
+            "shared_buffers = 16MB\n"
+            "password_encryption = 'scram-sha-256'\n"
+            "logging_collector = off\n"
+            "log_line_prefix = '%m [%p] %q%u@%d '\n"
+            "log_timezone = 'UTC'\n"
+            "timezone = 'UTC'\n"
+        )
+
+    def _write_passfile(self) -> None:
+        lines = []
+        for user, password in self._passwords.items():
+            for host in (self.host, "localhost"):
+                lines.append(f"{host}:{self.port}:*:{user}:{password}\n")
+        fd = os.open(self.passfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.writelines(lines)
+        os.chmod(self.passfile, 0o600)
+
+    def _provision(self) -> None:
+        with psycopg.connect(self.superuser_dsn(dbname="postgres"), autocommit=True) as conn:
+            for role, extra in ((APP_ROLE, ""), (CHECKS_ROLE, " CONNECTION LIMIT 2")):
+                verifier = conn.pgconn.encrypt_password(
+                    self._passwords[role].encode(), role.encode(), b"scram-sha-256"
+                ).decode()
+                conn.execute(
+                    sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}" + extra).format(
+                        sql.Identifier(role), sql.Literal(verifier)
+                    )
+                )
+            conn.execute(sql.SQL("GRANT pg_monitor TO {}").format(sql.Identifier(CHECKS_ROLE)))
+            conn.execute(
+                sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(
+                    sql.Identifier(CHECKS_ROLE)
+                )
+            )
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(DATABASE), sql.Identifier(APP_ROLE)
+                )
+            )
+        with psycopg.connect(self.superuser_dsn(dbname=DATABASE), autocommit=True) as conn:
+            with conn.transaction():
+                conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(APP_ROLE)))
+                conn.execute(
+                    "CREATE TABLE videos ("
+                    " id bigserial PRIMARY KEY,"
+                    " title text NOT NULL,"
+                    " status text NOT NULL DEFAULT 'ready',"
+                    " created_at timestamptz NOT NULL DEFAULT now())"
+                )
+                conn.execute(
+                    "INSERT INTO videos (title) SELECT 'sandbox video ' || n FROM generate_series(1, 10) n"
+                )
+                conn.execute(
+                    sql.SQL("GRANT SELECT ON videos TO {}").format(sql.Identifier(CHECKS_ROLE))
+                )
+                conn.execute("RESET ROLE")
+
+    def stop(self) -> None:
+        """``pg_ctl stop -m immediate`` and wait until the postmaster is gone. Idempotent."""
+        atexit.unregister(self.stop)
+        serverdir, self._running = self._serverdir, False
+        pid, self._pid = self._pid, None
+        if serverdir is not None and (serverdir / "data" / "postmaster.pid").exists():
+            try:
+                subprocess.run(
+                    self._as_service_user(
+                        [str(BINDIR / "pg_ctl"), "stop", "-m", "immediate", "-w", "-t", "10", "-s",
+                         "-D", str(serverdir / "data")]
+                    ),
+                    capture_output=True, timeout=20, check=False,
+                )
+            except subprocess.TimeoutExpired:
+                pass
+        if pid is not None:
+            _wait_gone(pid)
+        if self._owned_tmpdir is not None:
+            shutil.rmtree(self._owned_tmpdir, ignore_errors=True)
+            self._owned_tmpdir = None
+            self._serverdir = None
+
+    def __enter__(self) -> PostgresServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _as_service_user(self, argv: list[str]) -> list[str]:
+        if os.geteuid() == 0:
+            return ["runuser", "-u", SERVICE_USER, "--", *argv]
+        return argv
+
+    def _run(self, argv: list[str], what: str) -> None:
+        proc = subprocess.run(
+            self._as_service_user(argv), capture_output=True, text=True, timeout=60, check=False
+        )
+        if proc.returncode != 0:
+            detail = (proc.stderr or proc.stdout).strip()
+            log_tail = ""
+            if self._serverdir is not None and self.log_file.exists():
+                log_tail = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-10:])
+            raise PostgresError(f"{what} failed (exit {proc.returncode}): {detail}\n{log_tail}".rstrip())
+
+
+def _quote_conf(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "''")
+
+
+def _reachable_by(path: Path, pw: pwd.struct_passwd, *, check_parents: bool = True) -> bool:
+    """Whether user ``pw`` may traverse ``path`` (and, with check_parents, every ancestor)."""
+    groups = {pw.pw_gid, *(g.gr_gid for g in _groups_of(pw.pw_name))}
+    chain = [path, *path.parents] if check_parents else [path]
+    for directory in chain:
+        st = directory.stat()
+        if st.st_uid == pw.pw_uid:
+            bit = stat.S_IXUSR
+        elif st.st_gid in groups:
+            bit = stat.S_IXGRP
+        else:
+            bit = stat.S_IXOTH
+        if not st.st_mode & bit:
+            return False
+    return True
+
+
+def _groups_of(user: str) -> list:
+    import grp
+
+    return [g for g in grp.getgrall() if user in g.gr_mem]
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie (an orphan's zombie may never be reaped here)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def _wait_gone(pid: int, timeout: float = 10.0) -> None:
+    """Wait for ``pid`` to exit; SIGKILL it if it outlives the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return
+        time.sleep(0.01)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
