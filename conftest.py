@@ -1,0 +1,14 @@
+"""Loads the suite's plugins: environment config, fixtures, the sandbox, and the remediation plugin.
+
+Data flows one way: environment config -> fixtures (clients, observations) -> checks (assert) ->
+remediation plugin (suggested remediation, JUnit properties, Markdown summary).
+"""
+
+pytest_plugins = [
+    "fixtures.config",
+    "fixtures.kube",
+    "fixtures.oauth",
+    "fixtures.revocation",
+    "sandbox.plugin",
+    "remediations.plugin",
+]

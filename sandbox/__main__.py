@@ -1,0 +1,134 @@
+"""``python -m sandbox up | down | drills``: run the embedded target by hand, stop it, list drills."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+DEFAULT_STATE_DIR = Path(tempfile.gettempdir()) / f"runbook-checks-sandbox-{os.getuid()}"
+READY_FILE = "ready"
+PID_FILE = "sandbox.pid"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="start the sandbox and keep it running until Ctrl-C or `down`")
+    up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+                    help=f"where the environment file and the services' data go (default {DEFAULT_STATE_DIR})")
+    up.add_argument("--drill", metavar="NAME", help="inject one runbook incident (see `drills`)")
+    up.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # stop when this process dies
+    down = commands.add_parser("down", help="stop the sandbox started by `up`")
+    down.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    commands.add_parser("drills", help="list the drills and the incident each rehearses")
+    args = parser.parse_args(argv)
+    return {"up": _up, "down": _down, "drills": _drills}[args.command](args)
+
+
+def _up(args: argparse.Namespace) -> int:
+    from sandbox.drills import DRILLS
+    from sandbox.stack import Sandbox
+
+    if args.drill and args.drill not in DRILLS:
+        print(f"unknown drill {args.drill!r}; known: {', '.join(DRILLS)}", file=sys.stderr)
+        return 2
+    state_dir: Path = args.state_dir
+    pid = _running_pid(state_dir)
+    if pid is not None:
+        print(f"a sandbox is already running (pid {pid}); environment file: {state_dir / 'environment.toml'}\n"
+              f"stop it with: python -m sandbox down --state-dir {state_dir}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stop.set())
+    if args.parent_pid:
+        threading.Thread(target=_watch_parent, args=(args.parent_pid, stop), daemon=True).start()
+
+    started = time.perf_counter()
+    sandbox = Sandbox(state_dir, drill=args.drill)
+    try:
+        env_file = sandbox.start()
+        (state_dir / PID_FILE).write_text(str(os.getpid()))
+        (state_dir / READY_FILE).write_text(str(env_file))
+        if not args.parent_pid:
+            _print_banner(sandbox, time.perf_counter() - started)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sandbox.stop()
+        sandbox.remove_state()
+    if not args.parent_pid:
+        print("sandbox stopped", flush=True)
+    return 0
+
+
+def _print_banner(sandbox, seconds: float) -> None:
+    aws = sandbox.aws
+    drill = f" with drill {sandbox.drill}" if sandbox.drill else ""
+    print(f"""sandbox up in {seconds:.1f} s{drill}
+{sandbox.env_file}
+
+  pytest -m oauth --env {sandbox.env_file}
+  kubectl --kubeconfig {sandbox.kubeconfig} get pods -n production
+  psql '{sandbox.postgres.dsn("runbook_checks")}'
+  redis-cli -u {sandbox.redis.url}
+  AWS_SHARED_CREDENTIALS_FILE={aws.credentials_file} AWS_CONFIG_FILE={aws.config_file} \\
+    aws --profile sandbox --endpoint-url {aws.endpoint_url} s3 ls
+
+Ctrl-C or `python -m sandbox down` stops it.""", flush=True)
+
+
+def _watch_parent(pid: int, stop: threading.Event) -> None:
+    while not stop.wait(1.0):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            stop.set()
+
+
+def _running_pid(state_dir: Path) -> int | None:
+    try:
+        pid = int((state_dir / PID_FILE).read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def _down(args: argparse.Namespace) -> int:
+    pid = _running_pid(args.state_dir)
+    if pid is None:
+        print(f"no sandbox is running from {args.state_dir}", file=sys.stderr)
+        return 1
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            print(f"sandbox (pid {pid}) stopped")
+            return 0
+        time.sleep(0.1)
+    print(f"sandbox (pid {pid}) did not stop within 15 s", file=sys.stderr)
+    return 1
+
+
+def _drills(args: argparse.Namespace) -> int:
+    from sandbox.drills import DRILLS
+
+    for drill in DRILLS.values():
+        print(f"{drill.name:28} -m {drill.incident:8} {drill.summary}")
+        expected = sorted(drill.fails) + [f"{name} (error)" for name in sorted(drill.errors)]
+        print(f"{'':28} fails: {', '.join(expected)}")
+    print("\nrun one: pytest -m <incident> --drill <name>")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""The sandbox stack: every service of the embedded target, started together, wired, and stopped.
+
+``Sandbox(state_dir).start()`` brings up PostgreSQL, Redis, the AWS endpoint (moto), the
+Kubernetes API holding the production namespace, and the app stand-in; applies an optional drill;
+and writes into ``state_dir``:
+
+- ``environment.toml``: the environment file ``pytest --env`` accepts,
+- ``kubeconfig``: contexts ``sandbox-admin`` (current; kubectl by hand) and ``runbook-checks``
+  (the suite's least-privilege identity from deploy/rbac.yaml),
+- ``pgpass``, ``aws/credentials`` and ``aws/config``: the standard credential files.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+__all__ = ["Sandbox", "generate_key_pair"]
+
+REPO = Path(__file__).resolve().parent.parent
+NAMESPACE = "production"
+DEPLOYMENT = "app-backend"
+SECRET = "jwt-keys"
+IMAGE = "ghcr.io/ytvideocreator/app-backend:1.42.0"
+PREVIOUS_IMAGE = "ghcr.io/ytvideocreator/app-backend:1.41.3"
+ISSUER = "https://api.ytvideocreator.com"
+AUDIENCE = "app-backend"
+SUITE_SERVICE_ACCOUNT = "system:serviceaccount:runbook-checks:runbook-checks"
+
+
+def generate_key_pair(bits: int = 2048) -> tuple[str, str]:
+    """A fresh RSA key pair as PEM strings, as scripts/generate_jwt_keys.py would make it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
+
+
+def jwt_keys_secret(private_pem: str, public_pem: str) -> dict:
+    """Secret jwt-keys exactly as the runbook's ``kubectl create secret generic`` makes it."""
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": SECRET, "namespace": NAMESPACE},
+        "data": {"private": base64.b64encode(private_pem.encode()).decode(),
+                 "public": base64.b64encode(public_pem.encode()).decode()},
+    }
+
+
+class Sandbox:
+    """The whole embedded target; ``start()`` returns the environment file, ``stop()`` undoes all."""
+
+    def __init__(self, state_dir: Path, *, drill: str | None = None) -> None:
+        self.state_dir = Path(state_dir)
+        self.drill = drill
+        self.env_file = self.state_dir / "environment.toml"
+        self.kubeconfig = self.state_dir / "kubeconfig"
+        self.postgres = self.redis = self.aws = self.kube = self.app = None
+        self._stopped = threading.Event()
+
+    # --- lifecycle ---
+
+    def start(self) -> Path:
+        from sandbox.aws import AwsServer
+        from sandbox.kubeapi import KubeAPIServer
+        from sandbox.postgres import PostgresServer
+        from sandbox.redis import RedisServer
+
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state_dir, 0o755)  # the unprivileged postgres user must reach its data dir
+        self.postgres = PostgresServer(self._subdir("postgres"))
+        self.redis = RedisServer(self._subdir("redis"))
+        self.aws = AwsServer(self._subdir("aws"))
+        self.kube = KubeAPIServer(state_dir=self._subdir("kube"))
+        try:
+            with ThreadPoolExecutor(max_workers=5) as pool:
+                keys = pool.submit(generate_key_pair)
+                started = [pool.submit(s.start) for s in (self.postgres, self.redis, self.aws, self.kube)]
+                for future in started:
+                    future.result()
+                self._private_pem, self._public_pem = keys.result()
+            self.redis.seed_revocations()
+            self._seed_cluster()
+            self._start_app()
+            self._write_kubeconfig()
+            self._write_environment()
+            if self.drill:
+                from sandbox.drills import DRILLS
+
+                DRILLS[self.drill].apply(self)
+        except BaseException:
+            self.stop()
+            raise
+        return self.env_file
+
+    def stop(self) -> None:
+        """Stop every service that started; safe to call twice."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        for service in (self.app, self.kube, self.aws, self.redis, self.postgres):
+            if service is None:
+                continue
+            try:
+                service.stop()
+            except Exception as exc:  # keep stopping the others
+                print(f"sandbox: stopping {type(service).__name__} failed: {exc}", flush=True)
+
+    # --- wiring ---
+
+    def _subdir(self, name: str) -> Path:
+        path = self.state_dir / name
+        path.mkdir(exist_ok=True)
+        return path
+
+    def _seed_cluster(self) -> None:
+        from sandbox.cluster import load_manifests, seed_production
+
+        seed_production(
+            self.kube.store, namespace=NAMESPACE, deployment=DEPLOYMENT, image=IMAGE,
+            previous_image=PREVIOUS_IMAGE, jwt_private_pem=self._private_pem,
+            jwt_public_pem=self._public_pem, role_arn=self.aws.role_arn, now=datetime.now(timezone.utc),
+        )
+        load_manifests(self.kube.store, REPO / "deploy" / "rbac.yaml")
+        self.admin_token = secrets.token_urlsafe(24)
+        self.suite_token = secrets.token_urlsafe(24)
+        self.kube.add_token(self.admin_token, "sandbox-admin", ["system:masters", "system:authenticated"])
+        self.kube.add_token(self.suite_token, SUITE_SERVICE_ACCOUNT, [
+            "system:serviceaccounts", "system:serviceaccounts:runbook-checks", "system:authenticated"])
+
+    def read_jwt_keys(self) -> tuple[bytes, bytes]:
+        """The PEMs in secret jwt-keys, read as the kubelet mounts them into a starting pod."""
+        secret = self.kube.store.get("v1", "Secret", NAMESPACE, SECRET) or {}
+        data = secret.get("data") or {}
+        return base64.b64decode(data.get("private", "")), base64.b64decode(data.get("public", ""))
+
+    def app_pods(self) -> list[str]:
+        pods = self.kube.store.list("v1", "Pod", NAMESPACE)
+        return sorted(p["metadata"]["name"] for p in pods
+                      if (p["metadata"].get("labels") or {}).get("app") == DEPLOYMENT)
+
+    def _start_app(self) -> None:
+        from sandbox.app import AppStandIn
+
+        self.app = AppStandIn(
+            key_loader=self.read_jwt_keys, redis_url=self.redis.url,
+            postgres_dsn=self.postgres.dsn("app"), version=IMAGE.rpartition(":")[2],
+            pods=self.app_pods(), issuer=ISSUER, audience=AUDIENCE,
+        )
+        self.app.start()
+        self.kube.set_log_source(self.app.logs_for)
+
+    def _write_kubeconfig(self) -> None:
+        cluster = {"server": self.kube.url, "certificate-authority": str(self.kube.ca_file)}
+        document = {
+            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": "sandbox", "cluster": cluster}],
+            "users": [{"name": "sandbox-admin", "user": {"token": self.admin_token}},
+                      {"name": "runbook-checks", "user": {"token": self.suite_token}}],
+            "contexts": [
+                {"name": "sandbox-admin", "context": {"cluster": "sandbox", "user": "sandbox-admin",
+                                                      "namespace": NAMESPACE}},
+                {"name": "runbook-checks", "context": {"cluster": "sandbox", "user": "runbook-checks",
+                                                       "namespace": NAMESPACE}},
+            ],
+            "current-context": "sandbox-admin",
+        }
+        _write_private(self.kubeconfig, yaml.safe_dump(document, sort_keys=False))
+
+    def _write_environment(self) -> None:
+        aws = self.aws
+        app = self.app.url
+        text = f"""\
+# The embedded sandbox, written by `python -m sandbox up` ({datetime.now(timezone.utc):%Y-%m-%d %H:%M:%SZ}).
+# Point anything at it:
+#   pytest -m oauth --env {self.env_file}
+#   kubectl --kubeconfig {self.kubeconfig} get pods -n {NAMESPACE}
+#   psql '{self.postgres.dsn("runbook_checks")}'
+#   redis-cli -u {self.redis.url}
+#   AWS_SHARED_CREDENTIALS_FILE={aws.credentials_file} AWS_CONFIG_FILE={aws.config_file} \\
+#     aws --profile sandbox --endpoint-url {aws.endpoint_url} s3 ls
+
+[environment]
+name = "sandbox"
+description = "embedded sandbox in {self.state_dir}{f', drill {self.drill}' if self.drill else ''}"
+
+[kubernetes]
+kubeconfig = "{self.kubeconfig}"
+context = "runbook-checks"
+namespace = "{NAMESPACE}"
+deployment = "{DEPLOYMENT}"
+pod_selector = "app={DEPLOYMENT}"
+
+[oauth]
+jwks_url = "{app}/oauth/jwks.json"
+secret_name = "{SECRET}"
+probe_url = "{app}/api/v1/me"
+issuer = "{ISSUER}"
+audience = "{AUDIENCE}"
+
+[redis]
+url = "{self.redis.url}"
+
+[postgres]
+dsn = "{self.postgres.dsn("runbook_checks")}"
+
+[aws]
+region = "{aws.region}"
+bucket = "{aws.bucket}"
+role_name = "{aws.role_name}"
+role_policy_name = "{aws.role_policy_name}"
+kms_key_id = "{aws.kms_key_id}"
+endpoint_url = "{aws.endpoint_url}"
+profile = "sandbox"
+credentials_file = "{aws.credentials_file}"
+config_file = "{aws.config_file}"
+
+[app]
+base_url = "{app}"
+health_live_url = "{app}/health/live"
+health_ready_url = "{app}/health/ready"
+"""
+        _write_private(self.env_file, text)
+
+    def remove_state(self) -> None:
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it names credential files or holds tokens)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
