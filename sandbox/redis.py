@@ -1,0 +1,141 @@
+"""A throwaway Redis server on loopback: the app's token revocation list."""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import redis
+
+from sandbox.ports import free_port
+
+REDIS_SERVER = shutil.which("redis-server", path="/usr/bin:/usr/local/bin") or "/usr/bin/redis-server"
+REVOCATION_PREFIX = "token:"
+REVOCATION_TTL_SECONDS = 3600
+
+
+class RedisError(RuntimeError):
+    """The sandbox Redis server could not be started."""
+
+
+class RedisServer:
+    """redis-server on 127.0.0.1:<free port>, no persistence, a child process of this one.
+
+    Its log is ``workdir/redis.log``.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = Path(workdir).resolve()
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.log_file = self.workdir / "redis.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:PORT/0``."""
+        return f"redis://{self.host}:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while running."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> RedisServer:
+        """Start redis-server and wait until it answers PING (a few bind retries on port races)."""
+        if self._proc is not None:
+            raise RuntimeError("RedisServer is already running")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        atexit.register(self.stop)
+        try:
+            for _attempt in range(3):
+                self.port = free_port()
+                if self._spawn_and_wait():
+                    return self
+            raise RedisError(f"redis-server did not start; see {self.log_file}: {self._log_tail()}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn_and_wait(self) -> bool:
+        argv = [
+            REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no",
+            "--logfile", str(self.log_file), "--databases", "16",
+        ]
+        self._proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                self._proc = None
+                return False
+            if _ping(self.host, self.port):
+                return True
+            time.sleep(0.005)
+        self._terminate()
+        return False
+
+    def stop(self) -> None:
+        """Terminate the server and wait for it. Idempotent."""
+        atexit.unregister(self.stop)
+        self._terminate()
+
+    def _terminate(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def client(self, **kwargs: object) -> redis.Redis:
+        """A redis-py client for this server (the caller closes it)."""
+        options: dict[str, object] = {"socket_timeout": 2, "socket_connect_timeout": 2}
+        options.update(kwargs)
+        return redis.Redis.from_url(self.url, **options)
+
+    def seed_revocations(self, count: int = 200) -> list[str]:
+        """Write ``count`` revoked tokens as ``token:<jti>`` = "revoked" (TTL 1 h); return the jtis."""
+        jtis = [uuid.uuid4().hex for _ in range(count)]
+        with self.client() as client, client.pipeline(transaction=False) as pipe:
+            for jti in jtis:
+                pipe.set(f"{REVOCATION_PREFIX}{jti}", "revoked", ex=REVOCATION_TTL_SECONDS)
+            pipe.execute()
+        return jtis
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _log_tail(self) -> str:
+        try:
+            return " | ".join(self.log_file.read_text(errors="replace").splitlines()[-5:])
+        except OSError:
+            return "(no log)"
+
+
+def _ping(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
