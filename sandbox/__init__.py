@@ -1,0 +1,1 @@
+"""The embedded default target: a local stack that looks like production, and drills."""

@@ -1,0 +1,105 @@
+"""Label selectors (``=``, ``==``, ``!=``, ``in``, ``notin``, ``key``, ``!key``) and field selectors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sandbox.kubeapi.errors import ApiError
+
+__all__ = ["parse_label_selector", "parse_field_selector", "match_labels"]
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+_SET = re.compile(r"^\s*(!?)\s*([A-Za-z0-9._/-]+)\s*(?:(in|notin)\s*\(([^)]*)\)|(==|=|!=)\s*([A-Za-z0-9._-]*))?\s*$")
+
+
+def _split(selector: str) -> list[str]:
+    """Split on commas that are not inside ``in (a,b)`` parentheses."""
+    parts, depth, current = [], 0, ""
+    for char in selector:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return [p for p in parts if p.strip()]
+
+
+def _requirement(text: str) -> Callable[[dict[str, str]], bool]:
+    m = _SET.match(text)
+    if not m or (m.group(1) and (m.group(3) or m.group(5))):
+        raise ApiError.bad_request(f"unable to parse requirement: invalid label selector: {text.strip()!r}")
+    negate, key, set_op, values, op, value = m.groups()
+    if negate:
+        return lambda labels: key not in labels
+    if set_op:
+        members = {v.strip() for v in values.split(",") if v.strip()}
+        if set_op == "in":
+            return lambda labels: labels.get(key) in members
+        return lambda labels: labels.get(key) not in members
+    if op in ("=", "=="):
+        return lambda labels: labels.get(key) == value
+    if op == "!=":
+        return lambda labels: labels.get(key) != value
+    return lambda labels: key in labels
+
+
+def parse_label_selector(selector: str | None) -> Predicate:
+    """A predicate over objects for a ``labelSelector`` query parameter (empty matches everything)."""
+    requirements = [_requirement(p) for p in _split(selector or "")]
+
+    def matches(obj: dict[str, Any]) -> bool:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        return all(r(labels) for r in requirements)
+
+    return matches
+
+
+def match_labels(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """Whether a ``LabelSelector`` object (matchLabels and matchExpressions) selects ``labels``."""
+    selector = selector or {}
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression["key"], expression["operator"], expression.get("values") or []
+        if (operator == "In" and labels.get(key) not in values) or (operator == "NotIn" and labels.get(key) in values) \
+                or (operator == "Exists" and key not in labels) or (operator == "DoesNotExist" and key in labels):
+            return False
+    return True
+
+
+def _lookup(obj: dict[str, Any], path: str) -> str:
+    value: Any = obj
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def parse_field_selector(selector: str | None, supported: frozenset[str]) -> Predicate:
+    """A predicate for a ``fieldSelector``; fields outside ``metadata.name``/``metadata.namespace`` and
+    the resource's ``supported`` set are rejected with 400, as the real API server does."""
+    checks = []
+    for part in _split(selector or ""):
+        m = re.match(r"^\s*([A-Za-z0-9._]+)\s*(==|=|!=)\s*(.*?)\s*$", part)
+        if not m:
+            raise ApiError.bad_request(f"invalid field selector: {part.strip()!r}")
+        field, op, value = m.groups()
+        if field not in supported and field not in ("metadata.name", "metadata.namespace"):
+            raise ApiError.bad_request(f'field label not supported: {field}')
+        checks.append((field, op == "!=", value))
+
+    def matches(obj: dict[str, Any]) -> bool:
+        return all((_lookup(obj, f) == v) != negate for f, negate, v in checks)
+
+    return matches
