@@ -1,0 +1,469 @@
+"""The app-backend stand-in: health, JWKS, client-credentials tokens and an authenticated probe."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import psycopg
+import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+LOG_LINES_PER_POD = 5000
+TOKEN_LIFETIME_SECONDS = 900
+REVOCATION_PREFIX = "token:"
+JWKS_FAULTS = (None, "5xx", "malformed", "empty")
+HEALTH_FAULTS = (None, "live", "ready")
+
+_HTML_503 = (
+    b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"
+    b"<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+
+
+class AppStandIn:
+    """app-backend on 127.0.0.1:<free port>, serving from a ThreadingHTTPServer in a daemon thread.
+
+    The signing keys are read once, at start(), through ``key_loader`` (as a pod reads secret jwt-keys
+    when it starts); reload_keys() emulates ``kubectl rollout restart``. Faults for drills are plain
+    attributes that may be changed while running: ``jwks_fault`` (None, "5xx", "malformed", "empty")
+    and ``health_fault`` (None, "live": both health endpoints fail, "ready": readiness fails).
+    Every 401 and 503 appends an ERROR line (never a token) to the log of the next pod in ``pods``.
+    """
+
+    def __init__(
+        self,
+        *,
+        key_loader: Callable[[], tuple[bytes, bytes]],
+        redis_url: str,
+        postgres_dsn: str,
+        version: str,
+        pods: list[str],
+        issuer: str = "https://api.ytvideocreator.com",
+        audience: str = "app-backend",
+        client_id: str = "smoke",
+        client_secret: str | None = None,
+    ) -> None:
+        if not pods:
+            raise ValueError("AppStandIn needs at least one pod name for its logs")
+        self.key_loader = key_loader
+        self.redis_url = redis_url
+        self.postgres_dsn = postgres_dsn
+        self.version = version
+        self.issuer = issuer
+        self.audience = audience
+        self.client_id = client_id
+        self.client_secret = client_secret if client_secret is not None else secrets.token_urlsafe(24)
+        self.jwks_fault: str | None = None
+        self.health_fault: str | None = None
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._lock = threading.Lock()
+        self._pods: list[str] = []
+        self._logs: dict[str, deque[str]] = {}
+        self._previous_logs: dict[str, deque[str]] = {}
+        self._next_pod = itertools.count()
+        self._private_key: rsa.RSAPrivateKey | None = None
+        self._public_key: rsa.RSAPublicKey | None = None
+        self._jwk: dict | None = None
+        self._redis: redis.Redis | None = None
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._initial_pods = list(pods)
+
+    # -- properties --------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def kid(self) -> str | None:
+        """The kid (RFC 7638 thumbprint) of the key loaded at the last start or reload."""
+        return self._jwk["kid"] if self._jwk else None
+
+    @property
+    def pods(self) -> list[str]:
+        """The pods whose logs this app writes."""
+        with self._lock:
+            return list(self._pods)
+
+    @property
+    def running(self) -> bool:
+        """Whether the server thread is serving."""
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> AppStandIn:
+        """Load the keys once, open the Redis client, and serve in a daemon thread."""
+        if self._server is not None:
+            raise RuntimeError("AppStandIn is already running")
+        try:
+            self._load_keys()
+            self._redis = redis.Redis.from_url(
+                self.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5,
+                retry=Retry(NoBackoff(), 0), health_check_interval=0,
+            )
+            server = ThreadingHTTPServer((self.host, 0), _Handler)
+            server.daemon_threads = True
+            server.app = self  # type: ignore[attr-defined]
+            self._server = server
+            self.port = server.server_address[1]
+            self.set_pods(self._initial_pods)
+            self._thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                name=f"app-stand-in:{self.port}", daemon=True,
+            )
+            self._thread.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close the listening socket and the Redis client. Idempotent."""
+        server, self._server = self._server, None
+        thread, self._thread = self._thread, None
+        if server is not None:
+            if thread is not None:
+                server.shutdown()
+                thread.join(timeout=5)
+            server.server_close()
+        client, self._redis = self._redis, None
+        if client is not None:
+            client.close()
+
+    def reload_keys(self, *, pods: list[str] | None = None) -> None:
+        """Emulate ``kubectl rollout restart``: re-read the keys and restart the pods' logs.
+
+        With ``pods``, the restarted pods get these new names (fresh logs, no previous); without,
+        each pod keeps its name and its log so far becomes its ``previous`` log.
+        """
+        self._load_keys()
+        if pods is not None:
+            with self._lock:
+                self._pods, self._logs, self._previous_logs = [], {}, {}
+            self.set_pods(pods)
+            return
+        with self._lock:
+            for pod in self._pods:
+                self._previous_logs[pod] = self._logs[pod]
+                self._logs[pod] = deque(self._startup_lines(), maxlen=LOG_LINES_PER_POD)
+
+    def set_pods(self, pods: list[str]) -> None:
+        """Replace the pod list; pods new to it start with the startup lines in their log."""
+        if not pods:
+            raise ValueError("AppStandIn needs at least one pod name for its logs")
+        with self._lock:
+            self._pods = list(pods)
+            for pod in pods:
+                if pod not in self._logs:
+                    self._logs[pod] = deque(self._startup_lines(), maxlen=LOG_LINES_PER_POD)
+
+    def __enter__(self) -> AppStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def _load_keys(self) -> None:
+        private_pem, public_pem = self.key_loader()
+        private_key = serialization.load_pem_private_key(private_pem, password=None)
+        public_key = serialization.load_pem_public_key(public_pem)
+        if not isinstance(private_key, rsa.RSAPrivateKey) or not isinstance(public_key, rsa.RSAPublicKey):
+            raise ValueError("jwt-keys must hold an RSA key pair (RS256)")
+        self._private_key, self._public_key = private_key, public_key
+        self._jwk = rsa_public_jwk(public_key)
+
+    def jwks(self) -> dict:
+        """The key set as served without faults: the loaded public key only."""
+        return {"keys": [dict(self._jwk)] if self._jwk else []}
+
+    def issue_token(self, subject: str) -> str:
+        """An RS256 access token for ``subject`` signed with the loaded private key."""
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer, "aud": self.audience, "sub": subject, "jti": uuid.uuid4().hex,
+            "iat": now, "exp": now + TOKEN_LIFETIME_SECONDS,
+        }
+        return jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": self.kid})
+
+    # -- logs --------------------------------------------------------------------------------
+
+    def logs_for(self, namespace: str, pod: str, container: str, *, previous: bool = False) -> str:
+        """A pod's log text (the last 5,000 lines); KeyError for an unknown pod or absent previous log.
+
+        ``namespace`` and ``container`` are accepted for the Kubernetes API's sake: the app has one
+        container per pod and lives in one namespace.
+        """
+        with self._lock:
+            source = self._previous_logs if previous else self._logs
+            if pod not in source:
+                what = "previous terminated container" if previous else "pod"
+                raise KeyError(f"{what} {pod!r} not found")
+            lines = list(source[pod])
+        return "".join(line + "\n" for line in lines)
+
+    def log(self, level: str, message: str) -> None:
+        """Append ``<timestamp> LEVEL message`` to the next pod's log (round robin)."""
+        line = f"{_timestamp()} {level} {message}"
+        with self._lock:
+            pod = self._pods[next(self._next_pod) % len(self._pods)]
+            self._logs[pod].append(line)
+
+    def _startup_lines(self) -> list[str]:
+        now = _timestamp()
+        return [
+            f"{now} INFO app: starting app-backend version {self.version}",
+            f"{now} INFO app: loaded signing key (kid={self.kid})",
+            f"{now} INFO db: connection pool ready",
+            f"{now} INFO cache: revocation store connected",
+            f"{now} INFO http: listening on 0.0.0.0:8000",
+        ]
+
+    # -- dependency probes -------------------------------------------------------------------
+
+    def _check_redis(self) -> str | None:
+        try:
+            assert self._redis is not None
+            self._redis.ping()
+        except (redis.RedisError, OSError, AssertionError) as exc:
+            return _reason(exc)
+        return None
+
+    def _check_postgres(self) -> str | None:
+        try:
+            with psycopg.connect(
+                self.postgres_dsn, connect_timeout=2, application_name="app-backend-health"
+            ) as conn:
+                conn.execute("SELECT 1").fetchone()
+        except (psycopg.Error, OSError) as exc:
+            return _reason(exc)
+        return None
+
+    def _is_revoked(self, jti: str) -> bool:
+        assert self._redis is not None
+        return bool(self._redis.exists(f"{REVOCATION_PREFIX}{jti}"))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes requests to the AppStandIn found on the server."""
+
+    server_version = "app-backend"
+    sys_version = ""
+
+    @property
+    def app(self) -> AppStandIn:
+        return self.server.app  # type: ignore[attr-defined]
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        """Keep the request log off stderr."""
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        path = urlsplit(self.path).path.rstrip("/") or "/"
+        routes = {
+            "/health/live": self._live,
+            "/health/ready": self._ready,
+            "/oauth/jwks.json": self._jwks,
+            "/api/v1/me": self._me,
+        }
+        self._dispatch(routes.get(path), path, allowed="POST" if path == "/oauth/token" else None)
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        path = urlsplit(self.path).path.rstrip("/") or "/"
+        known_get = path in ("/health/live", "/health/ready", "/oauth/jwks.json", "/api/v1/me")
+        self._dispatch(self._token if path == "/oauth/token" else None, path,
+                       allowed="GET" if known_get else None)
+
+    def _dispatch(self, handler: Callable[[], None] | None, path: str, *, allowed: str | None) -> None:
+        try:
+            if handler is not None:
+                handler()
+            elif allowed is not None:
+                self._json(405, {"error": "method_not_allowed"}, extra={"Allow": allowed})
+            else:
+                self._json(404, {"error": "not_found", "path": path})
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except Exception as exc:  # noqa: BLE001 - a stand-in must answer, like a real app's 500
+            self.app.log("ERROR", f"http: unhandled error on {self.command} {path}: {type(exc).__name__}")
+            try:
+                self._json(500, {"error": "internal_error"})
+            except OSError:
+                pass
+
+    # -- endpoints ---------------------------------------------------------------------------
+
+    def _live(self) -> None:
+        app = self.app
+        if app.health_fault == "live":
+            app.log("ERROR", "health: liveness check failed: event loop blocked")
+            self._json(503, {"status": "error", "version": app.version})
+            return
+        self._json(200, {"status": "ok", "version": app.version})
+
+    def _ready(self) -> None:
+        app = self.app
+        failures = {}
+        if app.health_fault in ("live", "ready"):
+            failures["app"] = "not ready: startup not complete"
+        redis_error, postgres_error = app._check_redis(), app._check_postgres()
+        if redis_error:
+            failures["redis"] = redis_error
+        if postgres_error:
+            failures["postgres"] = postgres_error
+        checks = {
+            "redis": "ok" if not redis_error else f"error: {redis_error}",
+            "postgres": "ok" if not postgres_error else f"error: {postgres_error}",
+        }
+        if failures:
+            app.log("ERROR", "health: readiness check failed: "
+                    + "; ".join(f"{name}: {reason}" for name, reason in failures.items()))
+            self._json(503, {"status": "error", "version": app.version, "failed": sorted(failures),
+                             "checks": checks})
+            return
+        self._json(200, {"status": "ok", "version": app.version, "checks": checks})
+
+    def _jwks(self) -> None:
+        app = self.app
+        fault = app.jwks_fault
+        if fault == "5xx":
+            app.log("ERROR", "http: GET /oauth/jwks.json failed: key service unavailable")
+            self._send(503, _HTML_503, "text/html")
+        elif fault == "malformed":
+            body = json.dumps(app.jwks()).encode()
+            self._send(200, body[: len(body) // 2], "application/json")
+        elif fault == "empty":
+            self._json(200, {"keys": []})
+        else:
+            self._json(200, app.jwks(), extra={"Cache-Control": "public, max-age=300"})
+
+    def _token(self) -> None:
+        app = self.app
+        length = int(self.headers.get("Content-Length") or 0)
+        form = parse_qs(self.rfile.read(length).decode("utf-8", "replace")) if length else {}
+        field = {name: values[0] for name, values in form.items() if values}
+        client_id, client_secret = field.get("client_id"), field.get("client_secret")
+        basic = self.headers.get("Authorization", "")
+        if basic.lower().startswith("basic "):
+            try:
+                client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                client_id = client_secret = None
+        if field.get("grant_type") != "client_credentials":
+            self._json(400, {"error": "unsupported_grant_type"})
+            return
+        if client_id != app.client_id or not secrets.compare_digest(
+            (client_secret or "").encode(), app.client_secret.encode()
+        ):
+            app.log("ERROR", f"auth: client authentication failed (client_id={_printable(client_id)})")
+            self._json(401, {"error": "invalid_client"}, extra={"WWW-Authenticate": 'Basic realm="oauth"'})
+            return
+        token = app.issue_token(f"client:{client_id}")
+        self._json(200, {"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME_SECONDS},
+                   extra={"Cache-Control": "no-store"})
+
+    def _me(self) -> None:
+        app = self.app
+        header = self.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            self._unauthorized("jwt validation failed: missing bearer token", kid=None)
+            return
+        token = token.strip()
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            kid = None
+        try:
+            claims = jwt.decode(
+                token, app._public_key, algorithms=["RS256"], audience=app.audience, issuer=app.issuer,
+                options={"require": ["exp", "iat", "sub", "jti"]}, leeway=5,
+            )
+        except jwt.PyJWTError as exc:
+            self._unauthorized(f"jwt validation failed: {_printable(str(exc))}", kid=kid)
+            return
+        try:
+            revoked = app._is_revoked(str(claims["jti"]))
+        except (redis.RedisError, OSError) as exc:
+            app.log("ERROR", f"auth: revocation check failed: redis unavailable: {_reason(exc)} (kid={kid})")
+            self._json(503, {"error": "temporarily_unavailable",
+                             "error_description": "revocation store unavailable"})
+            return
+        if revoked:
+            self._unauthorized("token revoked", kid=kid, description="token revoked")
+            return
+        self._json(200, {"sub": claims["sub"], "iss": claims["iss"], "aud": claims["aud"]})
+
+    # -- responses ---------------------------------------------------------------------------
+
+    def _unauthorized(self, reason: str, *, kid: str | None, description: str | None = None) -> None:
+        self.app.log("ERROR", f"auth: {reason} (kid={_printable(kid)})")
+        body = {"error": "invalid_token"}
+        if description:
+            body["error_description"] = description
+        self._json(401, body, extra={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+    def _json(self, status: int, payload: object, *, extra: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json", extra=extra)
+
+    def _send(self, status: int, body: bytes, content_type: str, *, extra: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+def rsa_public_jwk(public_key: rsa.RSAPublicKey) -> dict:
+    """The public JWK of an RSA key for RS256 signatures, its kid the RFC 7638 thumbprint."""
+    numbers = public_key.public_numbers()
+    n, e = _b64url_uint(numbers.n), _b64url_uint(numbers.e)
+    canonical = json.dumps({"e": e, "kty": "RSA", "n": n}, separators=(",", ":"), sort_keys=True)
+    kid = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    return {"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": n, "e": e}
+
+
+def _b64url_uint(value: int) -> str:
+    raw = value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _timestamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return _printable(text[:160])
+
+
+def _printable(value: object) -> str:
+    """A value safe for a log line: one line, bounded, and never anything shaped like a JWT."""
+    text = " ".join(str(value).split())[:200]
+    if text.count(".") >= 2 and len(text) > 40 and " " not in text:
+        return "<redacted>"
+    return text
