@@ -17,7 +17,7 @@ check: $(STAMP)
 	$(BIN)/pytest -n 2 --junitxml reports/check.xml --runbook-summary reports/check.md
 
 test: $(STAMP)
-	$(BIN)/pytest -c tests/pytest.ini -n 2 tests
+	$(BIN)/pytest -c tests/pytest.ini -n 2 --dist loadgroup tests
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -1,0 +1,145 @@
+"""``python -m bench``: the figures the issues name, measured and written to bench/results/.
+
+- sandbox start: ``python -m sandbox up`` until its environment file is ready (target < 5 s);
+- the on-call verdict: ``pytest -m oauth`` wall time against the sandbox, healthy and under drills;
+- a hung dependency: a JWKS URL that accepts connections and never answers costs one timeout for
+  the whole run, not one per check;
+- collection: ``pytest -m oauth --collect-only`` (import cost).
+
+Each figure is the median of a few runs; the file records the machine and the date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+
+
+def timed(command: list[str], *, env: dict | None = None, ok: tuple[int, ...] = (0,)) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                            env={**os.environ, **(env or {})}, timeout=600)
+    elapsed = time.perf_counter() - started
+    if result.returncode not in ok:
+        raise SystemExit(f"{' '.join(command)} exited {result.returncode}:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+    return elapsed
+
+
+def sandbox_start() -> float:
+    """Seconds from `python -m sandbox up` to its ready file (the process includes Python start-up)."""
+    with tempfile.TemporaryDirectory() as parent:
+        state = Path(parent) / "state"
+        started = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-m", "sandbox", "up", "--state-dir", str(state),
+                                    "--parent-pid", str(os.getpid())], cwd=REPO,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while not (state / "ready").exists():
+                if process.poll() is not None:
+                    raise SystemExit("sandbox exited before it was ready")
+                time.sleep(0.01)
+            return time.perf_counter() - started
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def pytest_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args]
+
+
+class SilentServer:
+    """Accepts TCP connections on loopback and never answers: a hung dependency."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(64)
+        self.port = self.socket.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self.stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        self.socket.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                self.held.append(self.socket.accept()[0])
+            except OSError:
+                continue
+
+    def close(self) -> None:
+        self.stop.set()
+        for connection in self.held:
+            connection.close()
+        self.socket.close()
+
+
+def hung_jwks(timeout_s: float) -> float:
+    """`pytest -m oauth` against an environment whose JWKS URL never answers."""
+    server = SilentServer()
+    with tempfile.TemporaryDirectory() as parent:
+        env_file = Path(parent) / "hung.toml"
+        env_file.write_text(f"""\
+[oauth]
+jwks_url = "http://127.0.0.1:{server.port}/oauth/jwks.json"
+secret_name = "jwt-keys"
+request_timeout_seconds = {timeout_s}
+""")
+        try:
+            return timed(pytest_command("-m", "oauth", "--env", str(env_file)), ok=(1,))
+        finally:
+            server.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    n = args.repeat
+
+    def median(fn, *a, **k) -> float:
+        return statistics.median(fn(*a, **k) for _ in range(n))
+
+    figures = [
+        ("sandbox start (`python -m sandbox up` to ready)", "< 5 s", median(sandbox_start)),
+        ("`pytest -m oauth` on the healthy sandbox, one process", "", median(timed, pytest_command("-m", "oauth"))),
+        ("`pytest -m oauth -n 2` on the healthy sandbox", "", median(timed, pytest_command("-m", "oauth", "-n", "2"))),
+        ("`pytest -m oauth --drill oauth-key-mismatch`", "", median(timed, pytest_command("-m", "oauth", "--drill", "oauth-key-mismatch"), ok=(1,))),
+        ("`pytest -m oauth --drill oauth-revocation-down`", "", median(timed, pytest_command("-m", "oauth", "--drill", "oauth-revocation-down"), ok=(1,))),
+        ("`pytest -m oauth` with a JWKS URL that never answers (timeout 2 s)", "≈ one timeout", median(hung_jwks, 2.0)),
+        ("`pytest -m oauth --collect-only` (no sandbox start: collection only)", "", median(timed, pytest_command("-m", "oauth", "--collect-only", "--env", "environments/staging.toml"), env={"REDIS_PASSWORD": "unused"})),
+    ]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# Benchmark figures",
+        "",
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} on {platform.node()} "
+        f"({os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}); "
+        f"median of {n} runs, wall-clock seconds, including Python start-up. Re-run: `make bench`.",
+        "",
+        "| figure | target | seconds |",
+        "|---|---|---|",
+        *[f"| {name} | {target} | {value:.2f} |" for name, target, value in figures],
+        "",
+    ]
+    (RESULTS / "figures.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Run the real suite the way its users do: a pytest subprocess in the repository, then read back
+the exit code, the terminal output, the JUnit XML and the Markdown summary."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Case:
+    name: str
+    outcome: str  # passed, failed, error, skipped
+    text: str  # failure/error message and text
+    properties: dict[str, str]
+
+
+@dataclass
+class SuiteRun:
+    returncode: int
+    output: str  # stdout + stderr
+    xml: str
+    summary: str
+    cases: dict[str, Case]
+
+    def names(self, outcome: str) -> set[str]:
+        return {c.name for c in self.cases.values() if c.outcome == outcome}
+
+    @property
+    def remediations(self) -> set[str]:
+        return {c.properties["remediation"] for c in self.cases.values() if "remediation" in c.properties}
+
+    def everything(self) -> str:
+        return "\n".join([self.output, self.xml, self.summary])
+
+
+def parse_junit(text: str) -> dict[str, Case]:
+    cases = {}
+    for testcase in ET.fromstring(text).iter("testcase"):
+        name = re.sub(r"\[.*\]$", "", testcase.get("name"))
+        outcome, body = "passed", ""
+        for tag in ("failure", "error", "skipped"):
+            element = testcase.find(tag)
+            if element is not None:
+                outcome = {"failure": "failed"}.get(tag, tag)
+                body = (element.get("message") or "") + "\n" + (element.text or "")
+                break
+        properties = {p.get("name"): p.get("value") for p in testcase.iter("property")}
+        cases[testcase.get("name")] = Case(name, outcome, body, properties)
+    return cases
+
+
+def run_suite(tmp_path: Path, *args: str, timeout: float = 180, env: dict | None = None) -> SuiteRun:
+    junit = tmp_path / "report.xml"
+    summary = tmp_path / "summary.md"
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rfE",
+               "--junitxml", str(junit), "--runbook-summary", str(summary), *args]
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "RUNBOOK_"))}
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                            env={**environ, **(env or {})}, stdin=subprocess.DEVNULL)
+    xml = junit.read_text() if junit.exists() else ""
+    return SuiteRun(
+        returncode=result.returncode,
+        output=result.stdout + result.stderr,
+        xml=xml,
+        summary=summary.read_text() if summary.exists() else "",
+        cases=parse_junit(xml) if xml else {},
+    )
+
+
+# Material that must never appear in any output: PEM blocks, base64 of a PEM header (as in a
+# Secret's data), JWTs, and long base64 runs (key material) - beyond the exact values a test knows.
+LEAK_PATTERNS = [
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"LS0tLS1CRUdJTi"),
+    re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    re.compile(r"[A-Za-z0-9+/_-]{120,}"),
+]
+
+
+def assert_no_secrets(text: str, known: list[str] = ()) -> None:
+    for pattern in LEAK_PATTERNS:
+        match = pattern.search(text)
+        assert match is None, f"output leaks material matching {pattern.pattern}: {match.group(0)[:20]}…"
+    for value in known:
+        assert value not in text, f"output leaks a known secret ({len(value)} characters)"

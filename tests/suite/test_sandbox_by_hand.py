@@ -1,0 +1,131 @@
+"""`python -m sandbox up`, used by hand: kubectl sees production, a secret replaced with the
+runbook's own `kubectl apply` is caught by the suite, nothing secret is printed, the suite only
+reads, and `python -m sandbox down` leaves nothing running."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from sandbox.stack import generate_key_pair
+from tests.suite.runner import REPO, assert_no_secrets, run_suite
+
+# One sandbox for the module, on one xdist worker (make test runs --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("sandbox-by-hand")
+
+
+def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), *args], input=stdin,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def sandbox_up(tmp_path_factory):
+    """A sandbox started exactly as the README says, stopped with `python -m sandbox down`."""
+    state_dir = tmp_path_factory.mktemp("by-hand") / "state"
+    process = subprocess.Popen([sys.executable, "-m", "sandbox", "up", "--state-dir", str(state_dir)],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (state_dir / "ready").exists():
+        assert process.poll() is None, process.stdout.read()
+        assert time.monotonic() < deadline, "sandbox not ready in 60 s"
+        time.sleep(0.05)
+    env_file = Path((state_dir / "ready").read_text())
+    yield process, state_dir, env_file
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    process.stdout.close()
+
+
+def known_secrets(state_dir: Path, kubeconfig: Path) -> list[str]:
+    """Every secret value the sandbox holds: tokens, passwords, and the key material in jwt-keys."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    values = [u["user"]["token"] for u in config["users"]]
+    for line in (state_dir / "postgres" / "pgpass").read_text().splitlines():
+        values.append(line.rsplit(":", 1)[1])
+    secret = json.loads(kubectl(kubeconfig, "get", "secret", "jwt-keys", "-n", "production", "-o", "json").stdout)
+    for encoded in secret["data"].values():
+        values.append(encoded[40:100])  # a slice of the base64 as stored
+        pem = __import__("base64").b64decode(encoded).decode()
+        body = "".join(pem.strip().splitlines()[1:-1])
+        values.append(body[40:100])  # a slice of the PEM body
+    return values
+
+
+def test_kubectl_lists_the_app_backend_pods(sandbox_up):
+    _, _, env_file = sandbox_up
+    kubeconfig = Path(tomllib.loads(env_file.read_text())["kubernetes"]["kubeconfig"])
+    result = kubectl(kubeconfig, "get", "pods", "-n", "production")
+    assert result.returncode == 0, result.stderr
+    assert len(re.findall(r"^app-backend-\S+\s+1/1\s+Running", result.stdout, re.M)) == 3, result.stdout
+
+
+def test_a_secret_replaced_by_hand_fails_the_key_match_check_without_printing_secrets(sandbox_up, tmp_path):
+    _, state_dir, env_file = sandbox_up
+    kubeconfig = Path(tomllib.loads(env_file.read_text())["kubernetes"]["kubeconfig"])
+    healthy = run_suite(tmp_path, "-m", "oauth", "--env", str(env_file))
+    assert healthy.returncode == 0, healthy.output
+    before = known_secrets(state_dir, kubeconfig)
+
+    private, public = generate_key_pair()
+    (tmp_path / "jwt-private.pem").write_text(private)
+    (tmp_path / "jwt-public.pem").write_text(public)
+    manifest = subprocess.run(
+        ["kubectl", "create", "secret", "generic", "jwt-keys", "-n", "production",
+         f"--from-file=private={tmp_path / 'jwt-private.pem'}", f"--from-file=public={tmp_path / 'jwt-public.pem'}",
+         "--dry-run=client", "-o", "yaml"], capture_output=True, text=True, timeout=30, check=True).stdout
+    applied = kubectl(kubeconfig, "apply", "-f", "-", stdin=manifest)
+    assert applied.returncode == 0 and "secret/jwt-keys configured" in applied.stdout, applied.stderr
+
+    run = run_suite(tmp_path, "-m", "oauth", "--env", str(env_file), "-l", "--tb=long", "-vv")
+    assert run.returncode == 1, run.output
+    assert run.cases["test_signing_key_is_published_in_jwks"].outcome == "failed"
+    assert_no_secrets(run.everything(), before + known_secrets(state_dir, kubeconfig))
+
+
+def test_the_suite_only_reads_from_the_cluster(sandbox_up, tmp_path):
+    _, _, env_file = sandbox_up
+    config = tomllib.loads(env_file.read_text())
+    kubeconfig = yaml.safe_load(Path(config["kubernetes"]["kubeconfig"]).read_text())
+    admin = next(u["user"]["token"] for u in kubeconfig["users"] if u["name"] == "sandbox-admin")
+    run_suite(tmp_path, "-m", "oauth", "--env", str(env_file))
+    ca = kubeconfig["clusters"][0]["cluster"]["certificate-authority"]
+    server = kubeconfig["clusters"][0]["cluster"]["server"]
+    audit = httpx.get(f"{server}/sandbox/audit", headers={"Authorization": f"Bearer {admin}"}, verify=ca).json()
+    records = audit.get("items", audit) if isinstance(audit, dict) else audit
+    suite_verbs = {r["verb"] if isinstance(r, dict) else r[1] for r in records
+                   if (r["user"] if isinstance(r, dict) else r[0]).endswith(":runbook-checks")}
+    assert suite_verbs and suite_verbs <= {"get", "list"}, suite_verbs
+
+
+def test_sandbox_down_stops_every_service(sandbox_up):
+    process, state_dir, env_file = sandbox_up
+    config = tomllib.loads(env_file.read_text())
+    ports = [int(re.search(r":(\d+)", config[s][k]).group(1))
+             for s, k in (("redis", "url"), ("app", "base_url"), ("aws", "endpoint_url"))]
+    ports.append(int(re.search(r"port=(\d+)", config["postgres"]["dsn"]).group(1)))
+    down = subprocess.run([sys.executable, "-m", "sandbox", "down", "--state-dir", str(state_dir)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert down.returncode == 0, down.stderr
+    assert process.wait(timeout=30) == 0
+    for port in ports:
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+    assert not state_dir.exists()
+    assert not any(f"postgres -D {state_dir}" in line for line in
+                   subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines())
+    assert os.path.exists(REPO)  # the repository is untouched by the sandbox's cleanup
