@@ -30,6 +30,7 @@ __all__ = ["APIRequestHandler"]
 _JSON = "application/json"
 _OPENAPI_V2_PROTO = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 _PROTOBUF = "application/vnd.kubernetes.protobuf"
+_WATCH = "watch"  # internal marker: _send streams an empty watch, body holds its duration
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))\s")
 
 
@@ -69,6 +70,15 @@ class APIRequestHandler(BaseHTTPRequestHandler):
         return self.server.api  # type: ignore[attr-defined]
 
     def _send(self, code: int, body: bytes, content_type: str = _JSON) -> None:
+        if content_type == _WATCH:
+            self.send_response(code)
+            self.send_header("Content-Type", _JSON)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.flush()
+            self.api.stopping.wait(float(body))
+            self.wfile.write(b"0\r\n\r\n")
+            return
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -168,7 +178,7 @@ class APIRequestHandler(BaseHTTPRequestHandler):
         store, ns, name, sub = self.api.store, request.namespace, request.name, request.subresource
         verb = request.verb
         if verb == "watch":
-            raise ApiError.method_not_allowed("watch is not supported by the sandbox API server; list instead")
+            return self._watch(query)
         if verb == "list":
             return 200, _JSON, self._list(rtype, ns or None, query)
         if verb == "deletecollection":
@@ -198,6 +208,15 @@ class APIRequestHandler(BaseHTTPRequestHandler):
         if verb == "delete":
             return 200, _JSON, _dump(store.remove(rtype, ns, name))
         raise ApiError.method_not_allowed()
+
+    def _watch(self, query: dict[str, str]) -> tuple[int, str, bytes]:
+        """An event stream that stays silent (there are no controllers here) until ``timeoutSeconds``
+        (at most 60 s) or server stop, so kubectl's informers neither fail nor spin."""
+        try:
+            timeout = min(float(query.get("timeoutSeconds") or 60), 60.0)
+        except ValueError:
+            raise ApiError.bad_request(f"invalid timeoutSeconds {query.get('timeoutSeconds')!r}") from None
+        return 200, _WATCH, str(timeout).encode()
 
     def _non_resource(self, path: str, user: rbac.User) -> tuple[int, str, bytes]:
         segments = [s for s in path.split("/") if s]

@@ -84,6 +84,7 @@ class KubeAPIServer:
         self._tokens_lock = threading.Lock()
         self._httpd: _HTTPSServer | None = None
         self._thread: threading.Thread | None = None
+        self.stopping = threading.Event()  # ends open watch streams
 
     def __repr__(self) -> str:
         return f"<KubeAPIServer {self.url if self._httpd else 'stopped'}>"
@@ -116,6 +117,7 @@ class KubeAPIServer:
         """Make the certificate, bind, and serve in a daemon thread; returns at once."""
         if self._httpd is not None:
             raise RuntimeError("the Kubernetes API server is already started")
+        self.stopping.clear()
         cert, key = make_self_signed(self.state_dir, self.host)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
@@ -136,6 +138,7 @@ class KubeAPIServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        self.stopping.set()
         httpd.shutdown()
         httpd.close_connections()
         httpd.server_close()
