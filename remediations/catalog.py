@@ -110,6 +110,11 @@ def _fill(template: str, values: Mapping[str, object]) -> str:
     return "".join(out)
 
 
+def _escape_html(text: str) -> str:
+    """Keep ``<pod_name>`` visible in Markdown (outside code it would read as an HTML tag)."""
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
 @dataclass(frozen=True)
 class Step:
     """One resolution step: a sentence, optionally a command, flagged when destructive."""
@@ -156,7 +161,7 @@ class Remediation:
         lines = []
         for number, step in enumerate(self.steps, 1):
             prefix = "⚠ **Caution:** " if step.caution else ""
-            lines.append(f"{number}. {prefix}{_fill(step.text, values)}")
+            lines.append(f"{number}. {prefix}{_escape_html(_fill(step.text, values))}")
             if step.command:
                 lines += ["   ```sh",
                           *(f"   {line}" for line in _fill(step.command, values).splitlines()),

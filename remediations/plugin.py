@@ -1,0 +1,484 @@
+"""The pytest plugin that suggests the runbook's remediation for every failed or errored check.
+
+- ``@pytest.mark.remediation(id)``: every check with an incident marker names exactly one catalog
+  entry; a missing or unknown one stops the run at collection (exit 4).
+- ``observed(**values)``: a check records values for its remediation's commands (pod names, PIDs).
+- Environment placeholders: ``config.stash[ENV_PLACEHOLDERS]``, set by the environment config.
+- On failure (on the process that runs the check, so under xdist too): the rendered remediation goes
+  into ``item.user_properties`` (JUnit ``<properties>``) and the failure text (JUnit
+  ``<failure>``/``<error>``); a :class:`~fixtures.errors.Unverifiable` becomes one line,
+  ``could not verify: <cause>``.
+- On the controller: a "Suggested remediation" terminal section grouped by root cause, most urgent
+  first, and ``--runbook-summary PATH`` (ini ``runbook_summary``; command line wins) in Markdown.
+
+PYTEST_DONT_REWRITE: no asserts here, and conftests may import ENV_PLACEHOLDERS before it loads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from fixtures.errors import Unverifiable
+from fixtures.secret import Secret
+from remediations.catalog import INCIDENTS, Catalog, CatalogError, Remediation, load_catalog
+
+__all__ = [
+    "CATALOG",
+    "ENV_PLACEHOLDERS",
+    "OBSERVATIONS",
+    "incident_markers",
+    "observed",
+    "remediation_id",
+    "used_ids",
+]
+
+#: Values for the remediation commands from the environment config (never secrets).
+ENV_PLACEHOLDERS = pytest.StashKey[dict[str, str]]()
+#: The loaded catalog, on ``config.stash``.
+CATALOG = pytest.StashKey[Catalog]()
+#: A check's recorded observations, on ``item.stash``.
+OBSERVATIONS = pytest.StashKey[dict[str, object]]()
+_RESULTS = pytest.StashKey["_Results"]()
+
+MARKER = "remediation"
+_CAUSE = "could_not_verify"
+_MARKDOWN = "remediation_markdown"  # on the report only: the controller writes the summary from it
+_PROBLEMS = "remediation_marker_problems"  # xdist workeroutput key
+
+
+def remediation_id(item: pytest.Item) -> str | None:
+    """The id the item's ``remediation`` marker names, if it has exactly one well-formed marker."""
+    markers = list(item.iter_markers(MARKER))
+    if len(markers) != 1 or len(markers[0].args) != 1 or markers[0].kwargs:
+        return None
+    rid = markers[0].args[0]
+    return rid if isinstance(rid, str) else None
+
+
+def incident_markers(item: pytest.Item) -> list[str]:
+    """The item's incident markers, closest first, without repeats."""
+    names: list[str] = []
+    for marker in item.iter_markers():
+        if marker.name in INCIDENTS and marker.name not in names:
+            names.append(marker.name)
+    return names
+
+
+def used_ids(items: Iterable[pytest.Item]) -> dict[str, list[str]]:
+    """Catalog ids named by the items' markers, each with the node ids of the checks naming it."""
+    used: dict[str, list[str]] = {}
+    for item in items:
+        rid = remediation_id(item)
+        if rid is not None:
+            used.setdefault(rid, []).append(item.nodeid)
+    return used
+
+
+# --- configuration and collection ---
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("runbook", "runbook checks")
+    group.addoption(
+        "--runbook-summary", dest="runbook_summary", metavar="PATH", default=None,
+        help="write a Markdown summary of failed checks and their remediations to PATH "
+             "(precedence: ini runbook_summary < --runbook-summary)",
+    )
+    parser.addini("runbook_summary", "Markdown summary path, relative to the ini file "
+                  "(see --runbook-summary)", default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(id): name the runbook remediation (remediations/*.toml) that a failure of this "
+        "check calls for",
+    )
+    try:
+        config.stash[CATALOG] = load_catalog()
+    except CatalogError as exc:
+        raise pytest.UsageError(f"remediation catalog: {exc}") from None
+    config.stash[_RESULTS] = _Results()
+    config.pluginmanager.register(_Reporter(config), "remediations-reporter")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every incident check names exactly one known remediation, or the run stops (exit 4)."""
+    catalog = config.stash[CATALOG]
+    problems = []
+    for item in items:
+        markers = list(item.iter_markers(MARKER))
+        incidents = incident_markers(item)
+        if not markers:
+            if incidents:
+                ids = ", ".join(catalog.for_incident(incidents[0]))
+                problems.append(f"{item.nodeid}: check marked {', '.join(incidents)} has no "
+                                f"@pytest.mark.remediation(id); {incidents[0]} remediations: {ids}")
+            continue
+        if len(markers) > 1:
+            names = ", ".join(repr(m.args[0]) if m.args else "()" for m in markers)
+            problems.append(f"{item.nodeid}: {len(markers)} remediation markers ({names}); "
+                            "name exactly one")
+            continue
+        rid = remediation_id(item)
+        if rid is None:
+            problems.append(f"{item.nodeid}: remediation marker takes one id string, "
+                            "e.g. @pytest.mark.remediation(\"oauth.restart-pods\")")
+        elif rid not in catalog:
+            close = catalog.suggest(rid)
+            hint = f"did you mean {close!r}?" if close else "see remediations/*.toml"
+            problems.append(f"{item.nodeid}: unknown remediation {rid!r} ({hint})")
+    if not problems:
+        return
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is None:
+        raise pytest.UsageError(*problems)
+    # An xdist worker cannot stop the run cleanly: run nothing, and let the controller raise.
+    workeroutput[_PROBLEMS] = problems
+    items.clear()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """On the xdist controller: a worker found invalid remediation markers; stop with exit 4."""
+    problems = getattr(node, "workeroutput", {}).get(_PROBLEMS)
+    if problems:
+        raise pytest.UsageError(*problems)
+
+
+# --- observations ---
+
+
+@pytest.fixture
+def observed(request: pytest.FixtureRequest):
+    """Record values for the remediation's commands: ``observed(pod_name="app-backend-7d9f")``.
+
+    Names must be observations the check's remediation declares; secrets are refused.
+    """
+    item = request.node
+    store = item.stash.setdefault(OBSERVATIONS, {})
+    catalog = request.config.stash[CATALOG]
+    remediation = catalog.get(remediation_id(item) or "")
+
+    def record(**values: object) -> None:
+        for name, value in values.items():
+            if _contains_secret(value):
+                raise TypeError(f"observed({name}=...): a Secret is never rendered into a "
+                                "remediation; record a non-secret value (a name, a thumbprint)")
+            if remediation is not None and name not in remediation.observations:
+                declared = ", ".join(remediation.observations) or "none"
+                raise TypeError(f"observed({name}=...): remediation {remediation.id} declares "
+                                f"no observation {name!r} (declared: {declared})")
+        store.update(values)
+
+    return record
+
+
+def _contains_secret(value: object) -> bool:
+    if isinstance(value, Secret):
+        return True
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_contains_secret(v) for v in value)
+    if isinstance(value, Mapping):
+        return any(_contains_secret(v) for v in value.values())
+    return False
+
+
+# --- on the process that runs the check ---
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.failed and report.when in ("setup", "call"):
+        _attach(item, call, report)
+    return report
+
+
+def _attach(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
+    config = item.config
+    catalog = config.stash[CATALOG]
+    rid = remediation_id(item)
+    cause = None
+    if call.excinfo is not None and isinstance(call.excinfo.value, Unverifiable):
+        error = call.excinfo.value
+        cause = " ".join(str(error.cause).split()) or type(error).__name__
+        report.longrepr = f"could not verify: {cause}"
+        if error.remediation in catalog:
+            rid = error.remediation
+        elif error.remediation:
+            report.longrepr += f" (unknown remediation {error.remediation!r} in Unverifiable)"
+    remediation = catalog.get(rid or "")
+    properties: list[tuple[str, str]] = []
+    if cause is not None:
+        properties.append((_CAUSE, cause))
+    if remediation is not None:
+        values = {**config.stash.get(ENV_PLACEHOLDERS, {}), **item.stash.get(OBSERVATIONS, {})}
+        steps = remediation.render(values)
+        properties += [
+            ("incident", ",".join(incident_markers(item)) or remediation.incident),
+            ("remediation", remediation.id),
+            ("runbook_section", remediation.section),
+            ("remediation_steps", steps),
+        ]
+        if cause is None:
+            _add_section(report, remediation, steps)
+    item.user_properties.extend(properties)
+    report.user_properties.extend(properties)
+    if remediation is not None:
+        report.user_properties.append((_MARKDOWN, remediation.render_markdown(values)))
+
+
+def _section(remediation: Remediation, steps: str) -> tuple[str, str]:
+    return (f"Suggested remediation: {remediation.title}",
+            f"Runbook: {remediation.section} ({remediation.id})\n{steps}")
+
+
+def _add_section(report: pytest.TestReport, remediation: Remediation, steps: str) -> None:
+    title, text = _section(remediation, steps)
+    if hasattr(report.longrepr, "addsection"):
+        report.longrepr.addsection(title, text)
+    else:
+        report.longrepr = f"{report.longrepr}\n\n{_rule(title)}\n{text}"
+
+
+def _rule(title: str) -> str:
+    return f"{'-' * 10} {title} {'-' * 10}"
+
+
+# --- on the controller: results, terminal section, Markdown summary ---
+
+
+@dataclass
+class _Finding:
+    nodeid: str
+    outcome: str  # FAILED or ERROR
+    message: str
+    incident: str
+    remediation: str | None
+    cause: str | None
+    steps: str
+    markdown: str
+
+
+@dataclass
+class _Group:
+    key: tuple[str, str]
+    findings: list[_Finding] = field(default_factory=list)
+
+
+@dataclass
+class _Results:
+    outcomes: dict[str, str] = field(default_factory=dict)
+    findings: list[_Finding] = field(default_factory=list)
+
+    def add(self, report: pytest.TestReport) -> None:
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.outcomes[report.nodeid] = _outcome(report)
+        elif report.when == "teardown" and report.failed:
+            if self.outcomes.get(report.nodeid, "passed") == "passed":
+                self.outcomes[report.nodeid] = "error"
+        if not (report.failed and report.when in ("setup", "call")):
+            return
+        props = dict(report.user_properties)
+        cause = props.get(_CAUSE)
+        self.findings.append(_Finding(
+            nodeid=report.nodeid,
+            outcome="FAILED" if report.when == "call" else "ERROR",
+            message=f"could not verify: {cause}" if cause else _one_line(report),
+            incident=str(props.get("incident", "")),
+            remediation=props.get("remediation"),
+            cause=cause,
+            steps=str(props.get("remediation_steps", "")),
+            markdown=str(props.get(_MARKDOWN, "")),
+        ))
+
+    def sorted_findings(self) -> list[_Finding]:
+        """By node id: stable whatever order xdist workers report in."""
+        return sorted(self.findings, key=lambda f: f.nodeid)
+
+    def counts(self) -> dict[str, int]:
+        counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
+        for outcome in self.outcomes.values():
+            counts[outcome] += 1
+        return counts
+
+    def groups(self, catalog: Catalog) -> list[_Group]:
+        groups: dict[tuple[str, str], _Group] = {}
+        for finding in self.sorted_findings():
+            key = ("cause", finding.cause) if finding.cause else ("id", finding.remediation or "")
+            groups.setdefault(key, _Group(key)).findings.append(finding)
+
+        def urgency(group: _Group) -> tuple[int, int]:
+            ranks = [(catalog[f.remediation].priority, INCIDENTS.index(catalog[f.remediation].incident))
+                     for f in group.findings if f.remediation in catalog]
+            return min(ranks, default=(10**6, len(INCIDENTS)))
+
+        return sorted(groups.values(), key=urgency)
+
+
+def _outcome(report: pytest.TestReport) -> str:
+    if report.passed:
+        return "passed"
+    if report.skipped:
+        return "skipped"
+    return "failed" if report.when == "call" else "error"
+
+
+def _one_line(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr or "")
+    line = text.strip().splitlines()[0] if text.strip() else report.outcome
+    return re.sub(r"^AssertionError: ", "", line)
+
+
+def _remediations(group: _Group, catalog: Catalog) -> list[tuple[Remediation, list[str], list[str]]]:
+    """Each remediation in the group with its distinct renderings (text, Markdown)."""
+    out: dict[str, tuple[Remediation, list[str], list[str]]] = {}
+    for finding in group.findings:
+        if finding.remediation not in catalog:
+            continue
+        _, texts, markdowns = out.setdefault(
+            finding.remediation, (catalog[finding.remediation], [], []))
+        if finding.steps not in texts:
+            texts.append(finding.steps)
+            markdowns.append(finding.markdown)
+    return list(out.values())
+
+
+class _Reporter:
+    """Controller-side hooks bound to their config (reports carry everything, so xdist works)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport):
+        """Collect results; give JUnit the steps of a could-not-verify error.
+
+        The terminal keeps the one line ``could not verify: <cause>``; while the other plugins
+        (junitxml) see the report, its text also carries the suggested remediation.
+        """
+        self.config.stash[_RESULTS].add(report)
+        props = dict(report.user_properties)
+        if _CAUSE not in props or report.when not in ("setup", "call") or not report.failed:
+            return (yield)
+        line = str(report.longrepr).split("\n\n", 1)[0]
+        remediation = self.config.stash[CATALOG].get(props.get("remediation", ""))
+        if remediation is not None:
+            title, text = _section(remediation, props["remediation_steps"])
+            report.longrepr = f"{line}\n\n{_rule(title)}\n{text}"
+        try:
+            return (yield)
+        finally:
+            report.longrepr = line
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus: int) -> None:
+        config = self.config
+        results = config.stash.get(_RESULTS, None)
+        if results is None or not results.findings:
+            return
+        catalog = config.stash[CATALOG]
+        tr = terminalreporter
+        tr.write_sep("=", "Suggested remediation")
+        for number, group in enumerate(results.groups(catalog), 1):
+            tr.line("")
+            remediations = _remediations(group, catalog)
+            if group.key[0] == "cause":
+                tr.line(f"[{number}] could not verify: {group.key[1]}", bold=True)
+                tr.line("    blocked checks:")
+                for finding in group.findings:
+                    tr.line(f"      {finding.outcome} {finding.nodeid}")
+            else:
+                heading = remediations[0][0].title if remediations else "no remediation named"
+                tr.line(f"[{number}] {heading}", bold=True)
+                tr.line("    checks:")
+                for finding in group.findings:
+                    tr.line(f"      {finding.outcome} {finding.nodeid} - {finding.message}")
+            for remediation, texts, _ in remediations:
+                if group.key[0] == "cause":
+                    tr.line(f"    suggested remediation: {remediation.title}")
+                tr.line(f"    runbook: {remediation.section} ({remediation.id}, "
+                        f"priority {remediation.priority})")
+                for text in texts:
+                    tr.line("")
+                    for line in text.splitlines():
+                        tr.line(f"    {line}")
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        config = self.config
+        if hasattr(config, "workerinput"):
+            return
+        path = _summary_path(config)
+        results = config.stash.get(_RESULTS, None)
+        if path is None or results is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_markdown(results, config, int(exitstatus)), encoding="utf-8")
+
+
+def _summary_path(config: pytest.Config) -> Path | None:
+    cli = config.getoption("runbook_summary", None)
+    if cli:
+        return config.invocation_params.dir / cli
+    ini = config.getini("runbook_summary")
+    if ini:
+        base = config.inipath.parent if config.inipath else config.rootpath
+        return base / ini
+    return None
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _markdown(results: _Results, config: pytest.Config, exitstatus: int) -> str:
+    catalog = config.stash[CATALOG]
+    env = config.stash.get(ENV_PLACEHOLDERS, {}).get("env", "unknown environment")
+    counts = results.counts()
+    total = sum(counts.values())
+    lines = [f"# Runbook checks: {env}", ""]
+    if not results.findings and counts["failed"] == counts["error"] == 0:
+        if exitstatus == 0 and counts["passed"]:
+            skipped = f" ({counts['skipped']} skipped)" if counts["skipped"] else ""
+            lines.append(f"All {counts['passed']} checks passed{skipped}.")
+        elif exitstatus in (0, 1, 5):
+            lines.append(f"No check ran to a failure: {counts['passed']} passed, "
+                         f"{counts['skipped']} skipped (pytest exit status {exitstatus}).")
+        else:
+            lines.append(f"The run stopped before the checks reported (pytest exit status "
+                         f"{exitstatus}); see the terminal output.")
+        return "\n".join(lines) + "\n"
+    lines += [f"{counts['failed']} failed, {counts['error']} could not be verified or errored, "
+              f"{counts['passed']} passed, {counts['skipped']} skipped ({total} checks).", "",
+              "| Check | Outcome | Incident | Remediation | Message |",
+              "|---|---|---|---|---|"]
+    for f in results.sorted_findings():
+        rid = f"`{f.remediation}`" if f.remediation else ""
+        lines.append(f"| `{_cell(f.nodeid)}` | {f.outcome} | {_cell(f.incident)} | {rid} | "
+                     f"{_cell(f.message)} |")
+    for number, group in enumerate(results.groups(catalog), 1):
+        remediations = _remediations(group, catalog)
+        lines.append("")
+        if group.key[0] == "cause":
+            lines += [f"## {number}. Could not verify: {group.key[1]}", "",
+                      "Blocked checks: " + ", ".join(f"`{f.nodeid}`" for f in group.findings)]
+        else:
+            heading = remediations[0][0].title if remediations else "No remediation named"
+            lines += [f"## {number}. {heading}", "",
+                      "Explains: " + ", ".join(f"`{f.nodeid}`" for f in group.findings)]
+        for remediation, _, markdowns in remediations:
+            lines.append("")
+            if group.key[0] == "cause":
+                lines += [f"### Suggested remediation: {remediation.title}", ""]
+            lines.append(f"Runbook: *{remediation.section}* · `{remediation.id}` · "
+                         f"priority {remediation.priority}")
+            for markdown in markdowns:
+                lines += ["", markdown]
+    return "\n".join(lines) + "\n"
