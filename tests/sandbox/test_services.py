@@ -230,6 +230,8 @@ def test_stopped_postgres_leaves_no_process_and_keeps_the_workdir():
         assert not _alive(pid)
         assert server.log_file.exists() and server.passfile.exists()
         server.stop()  # idempotent
+        with pytest.raises(RuntimeError, match="already exists"):
+            PostgresServer(Path(tmp)).start()
     assert elapsed < 10
 
 
@@ -436,6 +438,14 @@ def test_each_pod_log_keeps_only_its_last_5000_lines(redis_server: RedisServer, 
     lines = stand_in.logs_for("production", "p-1", "app-backend").splitlines()
     assert len(lines) == 5000
     assert lines[-1].endswith("filler 10198") and lines[0].endswith("filler 200")
+
+
+def test_app_whose_secret_holds_garbage_does_not_start(redis_server: RedisServer, postgres: PostgresServer):
+    stand_in = AppStandIn(key_loader=lambda: (b"not a key", b"not a key"), redis_url=redis_server.url,
+                          postgres_dsn=postgres.dsn("app"), version="1", pods=["p"])
+    with pytest.raises(ValueError):
+        stand_in.start()
+    assert not stand_in.running
 
 
 def test_me_fails_closed_when_redis_is_down(tmp_path: Path, postgres: PostgresServer):
