@@ -153,6 +153,12 @@ class PostgresServer:
             conf.write(self._settings())
 
         atexit.register(self.stop)
+        self._pg_ctl_start()
+        self._passwords = {APP_ROLE: secrets.token_hex(24), CHECKS_ROLE: secrets.token_hex(24)}
+        self._write_passfile()
+        self._provision()
+
+    def _pg_ctl_start(self) -> None:
         self._run(
             [
                 str(BINDIR / "pg_ctl"), "start", "-w", "-t", "30", "-s", "-D", str(self.datadir),
@@ -162,17 +168,31 @@ class PostgresServer:
         )
         self._running = True
         self._pid = int((self.datadir / "postmaster.pid").read_text().split("\n", 1)[0])
-        self._passwords = {APP_ROLE: secrets.token_hex(24), CHECKS_ROLE: secrets.token_hex(24)}
-        self._write_passfile()
-        self._provision()
+
+    def suspend(self) -> None:
+        """Stop the server (``pg_ctl stop -m fast``) but keep its data, port and roles: an outage."""
+        if not self._running:
+            raise RuntimeError("PostgresServer is not running")
+        pid, self._pid, self._running = self._pid, None, False
+        self._run([str(BINDIR / "pg_ctl"), "stop", "-m", "fast", "-w", "-t", "30", "-s",
+                   "-D", str(self.datadir)], "pg_ctl stop")
+        if pid is not None:
+            _wait_gone(pid)
+
+    def resume(self) -> None:
+        """Start a suspended server again on the same port, with the same data and passwords."""
+        if self._running or self._serverdir is None or not self._passwords:
+            raise RuntimeError("PostgresServer.resume() needs a server that was started, then suspended")
+        self._pg_ctl_start()
 
     def _choose_serverdir(self, pw: pwd.struct_passwd | None, port: int) -> Path:
         inside = self.workdir / "postgres"
         socket_path = inside / "run" / f".s.PGSQL.{port}"
         if len(str(socket_path)) <= _SOCKET_PATH_MAX - 8 and (pw is None or _reachable_by(self.workdir, pw)):
             return inside
-        if pw is not None and not _reachable_by(self.workdir, pw, check_parents=False):
-            # Only our own directory lacks the traverse bit: grant traverse (not list) to others.
+        if (pw is not None and _reachable_by(self.workdir.parent, pw)
+                and not _reachable_by(self.workdir, pw, check_parents=False)):
+            # Only the workdir itself lacks the traverse bit: grant traverse (not list) to others.
             mode = self.workdir.stat().st_mode
             os.chmod(self.workdir, stat.S_IMODE(mode) | stat.S_IXOTH)
             if _reachable_by(self.workdir, pw) and len(str(socket_path)) <= _SOCKET_PATH_MAX - 8:

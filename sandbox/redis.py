@@ -17,6 +17,7 @@ from sandbox.ports import free_port
 REDIS_SERVER = shutil.which("redis-server", path="/usr/bin:/usr/local/bin") or "/usr/bin/redis-server"
 REVOCATION_PREFIX = "token:"
 REVOCATION_TTL_SECONDS = 3600
+DUMP_FILE = "redis-dump.rdb"
 
 
 class RedisError(RuntimeError):
@@ -26,7 +27,8 @@ class RedisError(RuntimeError):
 class RedisServer:
     """redis-server on 127.0.0.1:<free port>, no persistence, a child process of this one.
 
-    Its log is ``workdir/redis.log``.
+    Its log is ``workdir/redis.log``. suspend() and resume() emulate an outage: the data survives
+    through an explicit SAVE to ``workdir/redis-dump.rdb``, which start() removes.
     """
 
     def __init__(self, workdir: Path) -> None:
@@ -56,6 +58,7 @@ class RedisServer:
         if self._proc is not None:
             raise RuntimeError("RedisServer is already running")
         self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / DUMP_FILE).unlink(missing_ok=True)
         atexit.register(self.stop)
         try:
             for _attempt in range(3):
@@ -71,7 +74,7 @@ class RedisServer:
         argv = [
             REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no",
-            "--logfile", str(self.log_file), "--databases", "16",
+            "--logfile", str(self.log_file), "--dbfilename", DUMP_FILE,
         ]
         self._proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -86,6 +89,25 @@ class RedisServer:
             time.sleep(0.005)
         self._terminate()
         return False
+
+    def suspend(self) -> None:
+        """SAVE the data, then stop the server, keeping its port for resume()."""
+        if not self.running:
+            raise RuntimeError("RedisServer is not running")
+        with self.client() as client:
+            client.save()
+        self._terminate()
+
+    def resume(self) -> None:
+        """Start a suspended server again on the same port, loading the saved data."""
+        if self._proc is not None or not self.port:
+            raise RuntimeError("RedisServer.resume() needs a server that was started, then suspended")
+        try:
+            if not self._spawn_and_wait():
+                raise RedisError(f"redis-server did not resume on port {self.port}: {self._log_tail()}")
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         """Terminate the server and wait for it. Idempotent."""

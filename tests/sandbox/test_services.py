@@ -448,25 +448,47 @@ def test_app_whose_secret_holds_garbage_does_not_start(redis_server: RedisServer
     assert not stand_in.running
 
 
-def test_me_fails_closed_when_redis_is_down(tmp_path: Path, postgres: PostgresServer):
+def test_me_fails_closed_while_redis_is_down_and_recovers_after(tmp_path: Path, postgres: PostgresServer):
     server = RedisServer(tmp_path).start()
     stand_in = AppStandIn(key_loader=FakeSecret().load, redis_url=server.url, postgres_dsn=postgres.dsn("app"),
                           version="1", pods=["p"], client_secret="s")
     try:
         stand_in.start()
+        jtis = server.seed_revocations(5)
         with httpx.Client(base_url=stand_in.url, timeout=5) as client:
             token = _token(client, "s")
             assert _me(client, token).status_code == 200
-            server.stop()
+            server.suspend()
             down = _me(client, token)
             ready = client.get("/health/ready")
+            server.resume()
+            recovered = _me(client, token)
+        with server.client() as redis_client:
+            kept = redis_client.exists(*(f"token:{jti}" for jti in jtis))
     finally:
         stand_in.stop()
         server.stop()
     assert down.status_code == 503
     assert ready.status_code == 503 and ready.json()["failed"] == ["redis"]
+    assert recovered.status_code == 200
+    assert kept == 5, "the revocation list survives suspend/resume"
     log = stand_in.logs_for("production", "p", "app")
     assert "ERROR auth: revocation check failed: redis unavailable" in log
+
+
+def test_readiness_fails_while_postgres_is_suspended_and_recovers_after(http: httpx.Client,
+                                                                         postgres: PostgresServer):
+    port = postgres.port
+    postgres.suspend()
+    try:
+        down = http.get("/health/ready")
+    finally:
+        postgres.resume()
+    assert down.status_code == 503 and down.json()["failed"] == ["postgres"]
+    assert postgres.port == port
+    assert http.get("/health/ready").status_code == 200
+    with psycopg.connect(postgres.dsn("runbook_checks")) as conn:
+        assert conn.execute("SELECT count(*) FROM videos").fetchone() == (10,)
 
 
 def test_rotated_secret_is_ignored_until_the_keys_are_reloaded(tmp_path: Path, redis_server: RedisServer,
