@@ -38,7 +38,8 @@ class PostgresServer:
     Layout: ``workdir/pgpass`` (libpq password file, 0600) and ``workdir/postgres/`` (owned by the
     server's user: ``data/``, the socket directory ``run/`` and ``postgresql.log``). When the postgres
     user cannot reach ``workdir`` (a 0700 parent such as pytest's basetemp) or the socket path would be
-    too long, the server's directory is a private temporary directory instead, removed by ``stop()``.
+    too long, the server's directory is a private temporary directory instead: ``stop()`` copies its
+    log to ``workdir/postgresql.log`` and removes it.
     Passwords are random per run and live only in memory and in the password file.
     """
 
@@ -289,6 +290,9 @@ class PostgresServer:
         if pid is not None:
             _wait_gone(pid)
         if self._owned_tmpdir is not None:
+            log = self._owned_tmpdir / "postgresql.log"
+            if log.exists() and self.workdir.is_dir():
+                shutil.copyfile(log, self.workdir / "postgresql.log")
             shutil.rmtree(self._owned_tmpdir, ignore_errors=True)
             self._owned_tmpdir = None
             self._serverdir = None

@@ -25,6 +25,9 @@ from sandbox.aws import AwsServer
 from sandbox.postgres import PostgresServer
 from sandbox.redis import RedisServer
 
+# One worker runs this whole file, so each service starts once (make test runs -n 2 --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("sandbox-services")
+
 # --- helpers ----------------------------------------------------------------------------------
 
 
