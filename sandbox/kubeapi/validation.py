@@ -5,7 +5,7 @@ here the definitions are loaded once per process and a validator is compiled onc
 brings one object down to about a millisecond. The strict schemas are used, so an unknown field is
 rejected as kubectl's default ``--validate=strict`` would have it rejected by a real API server.
 A few semantic rules the schemas cannot express (name format, selector matches template labels,
-base64 Secret data) are checked here too.
+container images, base64 Secret data) are checked here too.
 """
 
 from __future__ import annotations
@@ -101,6 +101,12 @@ def validate_object(rtype: ResourceType, obj: dict[str, Any]) -> None:
         if any(labels.get(k) != v for k, v in selector.items()):
             causes.append(("FieldValueInvalid", "spec.template.metadata.labels",
                            f"Invalid value: {json.dumps(labels)}: `selector` does not match template `labels`"))
+    pod_spec, where = (obj.get("spec"), "spec") if rtype.kind == "Pod" else (
+        ((obj.get("spec") or {}).get("template") or {}).get("spec"), "spec.template.spec")
+    if rtype.kind in ("Pod", "Deployment", "ReplicaSet") and isinstance(pod_spec, dict) and not causes:
+        for n, container in enumerate(pod_spec.get("containers") or []):
+            if not container.get("image"):
+                causes.append(("FieldValueRequired", f"{where}.containers[{n}].image", "Required value"))
     if rtype.kind == "Secret" and not causes:
         for key, value in (obj.get("data") or {}).items():
             try:

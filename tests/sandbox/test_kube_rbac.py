@@ -6,6 +6,8 @@ import yaml
 
 from tests.sandbox.kube_harness import ROOT, SUITE_TOKEN, SUITE_USER
 
+pytestmark = pytest.mark.xdist_group("kube-rbac")
+
 
 @pytest.mark.parametrize(("path", "params"), [
     ("/api/v1/namespaces/production/pods", {}),

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+pytestmark = pytest.mark.xdist_group("kube-writes")
+
 SECRET = """apiVersion: v1
 kind: Secret
 metadata:

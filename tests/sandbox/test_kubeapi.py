@@ -11,6 +11,8 @@ import pytest
 from sandbox.kubeapi import KubeAPIServer
 from tests.sandbox.kube_harness import JWT_PRIVATE, ROLE_ARN
 
+pytestmark = pytest.mark.xdist_group("kube-read")
+
 
 def test_the_public_surface_is_the_server_class():
     import sandbox.kubeapi
