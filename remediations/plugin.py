@@ -314,10 +314,14 @@ class _Results:
             key = ("cause", finding.cause) if finding.cause else ("id", finding.remediation or "")
             groups.setdefault(key, _Group(key)).findings.append(finding)
 
-        def urgency(group: _Group) -> tuple[int, int]:
-            ranks = [(catalog[f.remediation].priority, INCIDENTS.index(catalog[f.remediation].incident))
+        order = {rid: index for index, rid in enumerate(catalog)}
+
+        def urgency(group: _Group) -> tuple[int, int, int]:
+            """Priority, then incident order, then the runbook's order of the entries."""
+            ranks = [(catalog[f.remediation].priority,
+                      INCIDENTS.index(catalog[f.remediation].incident), order[f.remediation])
                      for f in group.findings if f.remediation in catalog]
-            return min(ranks, default=(10**6, len(INCIDENTS)))
+            return min(ranks, default=(10**6, len(INCIDENTS), len(order)))
 
         return sorted(groups.values(), key=urgency)
 
