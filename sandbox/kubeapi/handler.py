@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from sandbox.kubeapi import discovery, patch, rbac
+from sandbox.kubeapi import discovery, patch, rbac, tables
 from sandbox.kubeapi.audit import AuditRecord
 from sandbox.kubeapi.errors import ApiError, status_body
 from sandbox.kubeapi.resources import ResourceType, by_path
@@ -190,7 +190,10 @@ class APIRequestHandler(BaseHTTPRequestHandler):
         if sub == "scale":
             return self._scale(method, rtype, ns, name, raw)
         if verb == "get":
-            return 200, _JSON, _dump(store.read(rtype, ns, name))
+            obj = store.read(rtype, ns, name)
+            table = tables.to_table(rtype.kind, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]}) \
+                if not sub and tables.wants_table(self.headers.get("Accept", "")) else None
+            return 200, _JSON, _dump(table or obj)
         if verb == "create":
             return 201, _JSON, _dump(store.create(rtype, ns, self._json_body(raw)))
         if verb == "update":
@@ -278,7 +281,10 @@ class APIRequestHandler(BaseHTTPRequestHandler):
             cont = base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
             remaining = len(items) - limit
             items = items[:limit]
-        return _dump(self._list_body(rtype, items, resource_version, cont, remaining))
+        body = self._list_body(rtype, items, resource_version, cont, remaining)
+        if tables.wants_table(self.headers.get("Accept", "")):
+            body = tables.to_table(rtype.kind, items, body["metadata"]) or body
+        return _dump(body)
 
     def _log(self, namespace: str, name: str, query: dict[str, str]) -> str:
         pods = by_path("", "v1", "pods")

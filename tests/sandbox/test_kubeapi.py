@@ -250,3 +250,13 @@ def _template_pod():
             "spec": {"containers": [{"name": "app", "image": "busybox:1.36",
                                      "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]},
             "status": {"phase": "Running"}}
+
+
+def test_kubectl_get_prints_the_ready_and_status_columns_on_call_reads(kube):
+    result = kube.kubectl("get", "pods", "-n", "production", "-l", "app=redis")
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.splitlines()
+    assert header.split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert row.split()[:4] == ["redis-0", "1/1", "Running", "0"]
+    deployments = kube.kubectl("get", "deploy", "app-backend", "-n", "production").stdout.splitlines()
+    assert deployments[1].split()[:4] == ["app-backend", "3/3", "3", "3"]
