@@ -107,12 +107,13 @@ def test_jwt_keys_secret_holds_a_key_pair(env, jwt_keys_secret):
     )
 
 
-@pytest.mark.remediation("oauth.regenerate-keys")
-def test_secret_private_key_matches_secret_public_key(signing_key):
+@pytest.mark.remediation("oauth.verify-key-pair")
+def test_secret_private_key_matches_secret_public_key(signing_key, observed):
     """The private and public keys in secret jwt-keys are halves of one key pair.
 
     Runbook, Incident 3, resolution 1: check if public/private keys match.
     """
+    observed(kid=signing_key.thumbprint[:12])
     assert signing_key.public_thumbprint is not None, (
         f"the public field of secret {signing_key.secret} is not a PEM public key"
     )
@@ -123,13 +124,12 @@ def test_secret_private_key_matches_secret_public_key(signing_key):
 
 
 @pytest.mark.remediation("oauth.restart-pods")
-def test_signing_key_is_published_in_jwks(signing_key, jwks, observed):
+def test_signing_key_is_published_in_jwks(signing_key, jwks):
     """The private key in secret jwt-keys has its public half published in the JWKS.
 
     Runbook, Incident 3, investigation 1-2: the jwt-keys secret and the JWKS endpoint.
     """
     published = {t[:12]: k.get("kid") for t, k in jwks.thumbprints.items()}
-    observed(kid=signing_key.thumbprint[:12])
     assert signing_key.thumbprint in jwks.thumbprints, (
         f"signing key of secret {signing_key.secret} (thumbprint {signing_key.thumbprint[:12]}…) is not among the "
         f"{len(jwks.keys)} keys published at {jwks.url}: "
@@ -190,7 +190,7 @@ def test_revocation_list_is_within_limit(env, revocation_count):
     )
 
 
-@pytest.mark.remediation("oauth.restart-pods")
+@pytest.mark.remediation("oauth.verify-key-pair")
 def test_pod_logs_show_no_token_error_burst(env, token_errors, observed):
     """No pod logged more jwt/token errors than the threshold in its recent log.
 

@@ -42,7 +42,8 @@ class AppStandIn:
 
     The signing keys are read once, at start(), through ``key_loader`` (as a pod reads secret jwt-keys
     when it starts); reload_keys() emulates ``kubectl rollout restart``. Faults for drills are plain
-    attributes that may be changed while running: ``jwks_fault`` (None, "5xx", "malformed", "empty")
+    attributes that may be changed while running: ``jwks_fault`` (None, "5xx", "malformed", "empty",
+    "slow", "weak-key", "private-members")
     and ``health_fault`` (None, "live": both health endpoints fail, "ready": readiness fails).
     Every 401 and 503 appends an ERROR line (never a token) to the log of the next pod in ``pods``.
     """
@@ -198,6 +199,11 @@ class AppStandIn:
     def jwks(self) -> dict:
         """The key set as served without faults: the loaded public key only."""
         return {"keys": [dict(self._jwk)] if self._jwk else []}
+
+    def private_jwk(self) -> dict:
+        """The loaded key with its private members, as a leaking JWKS would publish it (drills only)."""
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self._private_key))
+        return {**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}
 
     def issue_token(self, subject: str) -> str:
         """An RS256 access token for ``subject`` signed with the loaded private key."""
@@ -355,6 +361,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, body[: len(body) // 2], "application/json")
         elif fault == "empty":
             self._json(200, {"keys": []})
+        elif fault == "slow":  # longer than the default oauth.jwks_latency_budget_ms (500 ms)
+            time.sleep(SLOW_JWKS_SECONDS)
+            self._json(200, app.jwks())
+        elif fault == "weak-key":  # a botched rotation: an extra 1024-bit key without kid/alg/use
+            self._json(200, {"keys": app.jwks()["keys"] + [_weak_jwk()]})
+        elif fault == "private-members":  # the private key published: a breach
+            self._json(200, {"keys": [app.private_jwk()]})
         else:
             self._json(200, app.jwks(), extra={"Cache-Control": "public, max-age=300"})
 
@@ -467,3 +480,13 @@ def _printable(value: object) -> str:
     if text.count(".") >= 2 and len(text) > 40 and " " not in text:
         return "<redacted>"
     return text
+
+
+SLOW_JWKS_SECONDS = 0.8
+
+
+def _weak_jwk() -> dict:
+    """A public 1024-bit RSA key with none of kid, alg or use."""
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(
+        rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()))
+    return {"kty": jwk["kty"], "n": jwk["n"], "e": jwk["e"]}

@@ -84,7 +84,7 @@ _JWKS_BLOCKED = frozenset({
     "test_jwks_publishes_no_private_key_material",
     "test_signing_key_is_published_in_jwks",
     "test_token_signed_with_secret_key_verifies_against_jwks",
-})
+})  # the app itself still validates with the keys it loaded: test_app_accepts_… passes
 
 DRILLS: dict[str, Drill] = {d.name: d for d in [
     Drill("oauth-key-mismatch", "oauth",
@@ -126,12 +126,12 @@ DRILLS: dict[str, Drill] = {d.name: d for d in [
           _secret_without_public_field,
           fails=frozenset({"test_jwt_keys_secret_holds_a_key_pair",
                            "test_secret_private_key_matches_secret_public_key"}),
-          remediations=frozenset({"oauth.regenerate-keys"})),
+          remediations=frozenset({"oauth.regenerate-keys", "oauth.verify-key-pair"})),
     Drill("oauth-secret-mismatched-pair", "oauth",
           "the public key in secret jwt-keys belongs to another key pair",
           _secret_with_foreign_public_key,
           fails=frozenset({"test_secret_private_key_matches_secret_public_key"}),
-          remediations=frozenset({"oauth.regenerate-keys"})),
+          remediations=frozenset({"oauth.verify-key-pair"})),
     Drill("oauth-revocation-down", "oauth", "the token revocation store (Redis) is unreachable",
           _stop_redis,
           fails=frozenset({"test_revocation_store_answers_ping",
@@ -145,5 +145,5 @@ DRILLS: dict[str, Drill] = {d.name: d for d in [
     Drill("oauth-token-errors", "oauth", "clients present tokens the app rejects, a burst of 401s in the logs",
           _token_error_burst,
           fails=frozenset({"test_pod_logs_show_no_token_error_burst"}),
-          remediations=frozenset({"oauth.restart-pods"})),
+          remediations=frozenset({"oauth.verify-key-pair"})),
 ]}

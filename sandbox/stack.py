@@ -199,6 +199,7 @@ description = "embedded sandbox in {self.state_dir}{f', drill {self.drill}' if s
 [kubernetes]
 kubeconfig = "{self.kubeconfig}"
 context = "runbook-checks"
+operator_context = "sandbox-admin"
 namespace = "{NAMESPACE}"
 deployment = "{DEPLOYMENT}"
 pod_selector = "app={DEPLOYMENT}"
