@@ -45,7 +45,7 @@ CATALOG = pytest.StashKey[Catalog]()
 OBSERVATIONS = pytest.StashKey[dict[str, object]]()
 _RESULTS = pytest.StashKey["_Results"]()
 
-MARKER = "remediation"
+_MARKER = "remediation"
 _CAUSE = "could_not_verify"
 _MARKDOWN = "remediation_markdown"  # on the report only: the controller writes the summary from it
 _PROBLEMS = "remediation_marker_problems"  # xdist workeroutput key
@@ -53,7 +53,7 @@ _PROBLEMS = "remediation_marker_problems"  # xdist workeroutput key
 
 def remediation_id(item: pytest.Item) -> str | None:
     """The id the item's ``remediation`` marker names, if it has exactly one well-formed marker."""
-    markers = list(item.iter_markers(MARKER))
+    markers = list(item.iter_markers(_MARKER))
     if len(markers) != 1 or len(markers[0].args) != 1 or markers[0].kwargs:
         return None
     rid = markers[0].args[0]
@@ -96,7 +96,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(id): name the runbook remediation (remediations/*.toml) that a failure of this "
+        f"{_MARKER}(id): name the runbook remediation (remediations/*.toml) that a failure of this "
         "check calls for",
     )
     try:
@@ -112,7 +112,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     catalog = config.stash[CATALOG]
     problems = []
     for item in items:
-        markers = list(item.iter_markers(MARKER))
+        markers = list(item.iter_markers(_MARKER))
         incidents = incident_markers(item)
         if not markers:
             if incidents:
