@@ -390,6 +390,7 @@ class _Reporter:
         catalog = config.stash[CATALOG]
         tr = terminalreporter
         tr.write_sep("=", "Suggested remediation")
+        shown: dict[str, int] = {}  # rendered steps -> the group that printed them
         for number, group in enumerate(results.groups(catalog), 1):
             tr.line("")
             remediations = _remediations(group, catalog)
@@ -410,6 +411,10 @@ class _Reporter:
                 tr.line(f"    runbook: {remediation.section} ({remediation.id}, "
                         f"priority {remediation.priority})")
                 for text in texts:
+                    if text in shown:
+                        tr.line(f"    steps: as in [{shown[text]}] above")
+                        continue
+                    shown[text] = number
                     tr.line("")
                     for line in text.splitlines():
                         tr.line(f"    {line}")
@@ -467,6 +472,7 @@ def _markdown(results: _Results, config: pytest.Config, exitstatus: int) -> str:
         rid = f"`{f.remediation}`" if f.remediation else ""
         lines.append(f"| `{_cell(f.nodeid)}` | {f.outcome} | {_cell(f.incident)} | {rid} | "
                      f"{_cell(f.message)} |")
+    shown: dict[str, int] = {}  # rendered steps -> the section that holds them
     for number, group in enumerate(results.groups(catalog), 1):
         remediations = _remediations(group, catalog)
         lines.append("")
@@ -484,5 +490,9 @@ def _markdown(results: _Results, config: pytest.Config, exitstatus: int) -> str:
             lines.append(f"Runbook: *{remediation.section}* · `{remediation.id}` · "
                          f"priority {remediation.priority}")
             for markdown in markdowns:
+                if markdown in shown:
+                    lines += ["", f"Steps as in section {shown[markdown]} above."]
+                    continue
+                shown[markdown] = number
                 lines += ["", markdown]
     return "\n".join(lines) + "\n"

@@ -236,6 +236,38 @@ def test_strict_xfail_that_passes_gets_a_remediation_and_skips_do_not(suite):
     assert "Make the bucket's KMS key usable" not in result.stdout.str()
 
 
+@pytest.mark.parametrize("xdist", XDIST)
+def test_steps_already_shown_for_a_failure_are_referred_to_not_repeated(suite, xdist):
+    suite.checks("""
+        import pytest
+        from fixtures.errors import Unverifiable
+
+        pytestmark = [pytest.mark.oauth]
+
+        @pytest.fixture
+        def jwks():
+            raise Unverifiable("JWKS https://api.example.test/oauth/jwks.json answered HTTP 503")
+
+        @pytest.mark.remediation("oauth.fix-jwks-endpoint")
+        def test_jwks_endpoint_serves_json():
+            assert False, "JWKS endpoint answered HTTP 503"
+
+        @pytest.mark.remediation("oauth.fix-jwks-endpoint")
+        def test_jwks_keys_are_well_formed(jwks):
+            pass
+    """)
+    result = suite.run("--runbook-summary", "summary.md", xdist=xdist)
+    out = result.stdout.str()
+    section = out[out.index("= Suggested remediation ="):]
+    assert section.count("$ curl -fsS -i https://api.example.test/oauth/jwks.json") == 1
+    assert "[2] could not verify: JWKS https://api.example.test/oauth/jwks.json answered HTTP 503" \
+        in section
+    assert "    steps: as in [1] above" in section
+    markdown = (suite.pytester.path / "summary.md").read_text()
+    assert markdown.count("curl -fsS -i https://api.example.test/oauth/jwks.json") == 1
+    assert "Steps as in section 1 above." in markdown
+
+
 def test_unverifiable_raised_by_the_check_itself_is_one_line_under_its_own_remediation(suite):
     suite.checks("""
         import pytest
