@@ -6,12 +6,13 @@ import argparse
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-DEFAULT_STATE_DIR = Path(tempfile.gettempdir()) / f"runbook-checks-sandbox-{os.getuid()}"
+# Inside the repository (git-ignored), so `pytest --env .sandbox/environment.toml` finds the
+# project's pytest configuration: pytest picks its rootdir from path-like arguments.
+DEFAULT_STATE_DIR = Path(__file__).resolve().parent.parent / ".sandbox"
 READY_FILE = "ready"
 PID_FILE = "sandbox.pid"
 
@@ -109,9 +110,9 @@ def _down(args: argparse.Namespace) -> int:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        # `up` removes its state dir (pid file included) as its last step; a process that is gone
+        # (or a zombie its parent has not reaped yet) has stopped too.
+        if not (args.state_dir / PID_FILE).exists() or _running_pid(args.state_dir) is None:
             print(f"sandbox (pid {pid}) stopped")
             return 0
         time.sleep(0.1)

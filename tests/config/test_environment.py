@@ -157,5 +157,7 @@ def test_an_unknown_drill_is_refused_with_the_known_ones():
 
 def test_the_report_header_names_the_environment_checked(tmp_path):
     path = write(tmp_path, MINIMAL.replace("https://api.example.test", "http://127.0.0.1:9"), "staging-like.toml")
-    result = run_suite("-m", "oauth", "--env", str(path), "-k", "jwks_endpoint_serves_json")
+    # Outside the repository, the path goes in the --env=PATH form (pytest picks its rootdir from
+    # path-like arguments before any plugin registers --env); README says so.
+    result = run_suite("-m", "oauth", f"--env={path}", "-k", "jwks_endpoint_serves_json")
     assert f"runbook environment: staging-like ({path}), namespace production, deployment app-backend" in result.stdout

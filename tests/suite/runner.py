@@ -76,12 +76,12 @@ def run_suite(tmp_path: Path, *args: str, timeout: float = 180, env: dict | None
 
 
 # Material that must never appear in any output: PEM blocks, base64 of a PEM header (as in a
-# Secret's data), JWTs, and long base64 runs (key material) - beyond the exact values a test knows.
+# Secret's data), JWTs, private JWK members - beyond the exact values a test knows.
 LEAK_PATTERNS = [
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     re.compile(r"LS0tLS1CRUdJTi"),
     re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
-    re.compile(r"[A-Za-z0-9+/_-]{120,}"),
+    re.compile(r"""['"](d|p|q|dp|dq|qi)['"]\s*:\s*['"][A-Za-z0-9_-]{16,}"""),  # private JWK members
 ]
 
 

@@ -11,8 +11,10 @@ import signal
 import socket
 import subprocess
 import sys
+import ssl
 import time
 import tomllib
+import uuid
 from pathlib import Path
 
 import httpx
@@ -32,9 +34,10 @@ def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> subproces
 
 
 @pytest.fixture(scope="module")
-def sandbox_up(tmp_path_factory):
+def sandbox_up():
     """A sandbox started exactly as the README says, stopped with `python -m sandbox down`."""
-    state_dir = tmp_path_factory.mktemp("by-hand") / "state"
+    # Under the repository like the default .sandbox/, so `--env <file>` works as the README says.
+    state_dir = REPO / ".sandbox" / f"test-{uuid.uuid4().hex[:8]}"
     process = subprocess.Popen([sys.executable, "-m", "sandbox", "up", "--state-dir", str(state_dir)],
                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                stdin=subprocess.DEVNULL)
@@ -105,11 +108,10 @@ def test_the_suite_only_reads_from_the_cluster(sandbox_up, tmp_path):
     run_suite(tmp_path, "-m", "oauth", "--env", str(env_file))
     ca = kubeconfig["clusters"][0]["cluster"]["certificate-authority"]
     server = kubeconfig["clusters"][0]["cluster"]["server"]
-    audit = httpx.get(f"{server}/sandbox/audit", headers={"Authorization": f"Bearer {admin}"}, verify=ca).json()
-    records = audit.get("items", audit) if isinstance(audit, dict) else audit
-    suite_verbs = {r["verb"] if isinstance(r, dict) else r[1] for r in records
-                   if (r["user"] if isinstance(r, dict) else r[0]).endswith(":runbook-checks")}
-    assert suite_verbs and suite_verbs <= {"get", "list"}, suite_verbs
+    audit = httpx.get(f"{server}/sandbox/audit", headers={"Authorization": f"Bearer {admin}"}, verify=ssl.create_default_context(cafile=ca)).json()
+    suite = [r for r in audit["items"] if r["user"] == "system:serviceaccount:runbook-checks:runbook-checks"]
+    assert {(r["resource"], r["subresource"]) for r in suite} >= {("pods", ""), ("secrets", ""), ("pods", "log")}
+    assert {r["verb"] for r in suite} <= {"get", "list"}, suite
 
 
 def test_sandbox_down_stops_every_service(sandbox_up):
