@@ -226,8 +226,6 @@ def _attach(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport)
             ("runbook_section", remediation.section),
             ("remediation_steps", steps),
         ]
-        if cause is None:
-            _add_section(report, remediation, steps)
     item.user_properties.extend(properties)
     report.user_properties.extend(properties)
     if remediation is not None:
@@ -237,14 +235,6 @@ def _attach(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport)
 def _section(remediation: Remediation, steps: str) -> tuple[str, str]:
     return (f"Suggested remediation: {remediation.title}",
             f"Runbook: {remediation.section} ({remediation.id})\n{steps}")
-
-
-def _add_section(report: pytest.TestReport, remediation: Remediation, steps: str) -> None:
-    title, text = _section(remediation, steps)
-    if hasattr(report.longrepr, "addsection"):
-        report.longrepr.addsection(title, text)
-    else:
-        report.longrepr = f"{report.longrepr}\n\n{_rule(title)}\n{text}"
 
 
 def _rule(title: str) -> str:
@@ -363,24 +353,31 @@ class _Reporter:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport):
-        """Collect results; give JUnit the steps of a could-not-verify error.
+        """Collect results; give JUnit the suggested remediation in the failure text.
 
-        The terminal keeps the one line ``could not verify: <cause>``; while the other plugins
-        (junitxml) see the report, its text also carries the suggested remediation.
+        While the other plugins (junitxml) see the report, its text carries the rendered steps;
+        afterwards it is put back, so the terminal's failure sections stay short and the steps are
+        printed once, grouped, in the "Suggested remediation" section.
         """
         self.config.stash[_RESULTS].add(report)
         props = dict(report.user_properties)
-        if _CAUSE not in props or report.when not in ("setup", "call") or not report.failed:
-            return (yield)
-        line = str(report.longrepr).split("\n\n", 1)[0]
         remediation = self.config.stash[CATALOG].get(props.get("remediation", ""))
-        if remediation is not None:
-            title, text = _section(remediation, props["remediation_steps"])
-            report.longrepr = f"{line}\n\n{_rule(title)}\n{text}"
+        on_worker = hasattr(self.config, "workerinput")  # xdist ships the report as it is now
+        if on_worker or remediation is None or report.when not in ("setup", "call") or not report.failed:
+            return (yield)
+        original = report.longrepr
+        title, text = _section(remediation, props["remediation_steps"])
+        sections = getattr(original, "sections", None)
+        if isinstance(sections, list):
+            sections.append((title, text, "-"))
+        else:
+            report.longrepr = f"{original}\n\n{_rule(title)}\n{text}"
         try:
             return (yield)
         finally:
-            report.longrepr = line
+            if isinstance(sections, list):
+                sections.remove((title, text, "-"))
+            report.longrepr = original
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int) -> None:
         config = self.config
