@@ -161,6 +161,23 @@ class Sandbox:
         )
         self.app.start()
         self.kube.set_log_source(self.app.logs_for)
+        self.kube.store.subscribe(self._rollout_controller)
+
+    def _rollout_controller(self, kind: str, old: dict | None, new: dict) -> None:
+        """The part of the deployment controller the runbook's remediations rely on.
+
+        ``kubectl rollout restart`` (a new ``restartedAt`` annotation on the pod template) restarts
+        the app, which reloads secret jwt-keys as new pods would; any spec change is marked observed
+        so ``kubectl rollout status`` completes.
+        """
+        if kind != "Deployment" or old is None or new["metadata"]["name"] != DEPLOYMENT:
+            return
+        if _restarted_at(new) != _restarted_at(old):
+            self.app.reload_keys()
+        status = new.get("status") or {}
+        if status.get("observedGeneration") != new["metadata"]["generation"]:
+            self.kube.store.apply({**new, "status": {**status,
+                                                     "observedGeneration": new["metadata"]["generation"]}})
 
     def _write_kubeconfig(self) -> None:
         cluster = {"server": self.kube.url, "certificate-authority": str(self.kube.ca_file)}
@@ -237,6 +254,11 @@ health_ready_url = "{app}/health/ready"
 
     def remove_state(self) -> None:
         shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def _restarted_at(deployment: dict) -> str | None:
+    template = (deployment.get("spec") or {}).get("template") or {}
+    return ((template.get("metadata") or {}).get("annotations") or {}).get("kubectl.kubernetes.io/restartedAt")
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -51,6 +51,12 @@ class ObjectStore:
         self._lock = threading.RLock()
         self._objects: dict[ResourceType, dict[Key, dict[str, Any]]] = {}
         self._resource_version = 0
+        self._listeners: list = []
+
+    def subscribe(self, listener) -> None:
+        """Call ``listener(kind, old, new)`` after every write (under the store's re-entrant lock),
+        as a controller would watch; the sandbox's rollout controller uses it."""
+        self._listeners.append(listener)
 
     # -- the in-process seeding API -----------------------------------------------------------
 
@@ -211,6 +217,8 @@ class ObjectStore:
         self._resource_version += 1
         metadata["resourceVersion"] = str(self._resource_version)
         self._table(rtype)[(namespace, metadata["name"])] = new
+        for listener in self._listeners:
+            listener(rtype.kind, copy.deepcopy(old), copy.deepcopy(new))
         return new
 
     def _delete(self, rtype: ResourceType, key: Key) -> dict[str, Any]:

@@ -54,6 +54,19 @@ def sandbox_up():
     process.stdout.close()
 
 
+def replace_jwt_keys_by_hand(kubeconfig: Path, workdir: Path) -> None:
+    """The runbook's own command: a new key pair into secret jwt-keys with kubectl apply."""
+    private, public = generate_key_pair()
+    (workdir / "jwt-private.pem").write_text(private)
+    (workdir / "jwt-public.pem").write_text(public)
+    manifest = subprocess.run(
+        ["kubectl", "create", "secret", "generic", "jwt-keys", "-n", "production",
+         f"--from-file=private={workdir / 'jwt-private.pem'}", f"--from-file=public={workdir / 'jwt-public.pem'}",
+         "--dry-run=client", "-o", "yaml"], capture_output=True, text=True, timeout=30, check=True).stdout
+    applied = kubectl(kubeconfig, "apply", "-f", "-", stdin=manifest)
+    assert applied.returncode == 0 and "secret/jwt-keys configured" in applied.stdout, applied.stderr
+
+
 def known_secrets(state_dir: Path, kubeconfig: Path) -> list[str]:
     """Every secret value the sandbox holds: tokens, passwords, and the key material in jwt-keys."""
     config = yaml.safe_load(kubeconfig.read_text())
@@ -84,20 +97,30 @@ def test_a_secret_replaced_by_hand_fails_the_key_match_check_without_printing_se
     assert healthy.returncode == 0, healthy.output
     before = known_secrets(state_dir, kubeconfig)
 
-    private, public = generate_key_pair()
-    (tmp_path / "jwt-private.pem").write_text(private)
-    (tmp_path / "jwt-public.pem").write_text(public)
-    manifest = subprocess.run(
-        ["kubectl", "create", "secret", "generic", "jwt-keys", "-n", "production",
-         f"--from-file=private={tmp_path / 'jwt-private.pem'}", f"--from-file=public={tmp_path / 'jwt-public.pem'}",
-         "--dry-run=client", "-o", "yaml"], capture_output=True, text=True, timeout=30, check=True).stdout
-    applied = kubectl(kubeconfig, "apply", "-f", "-", stdin=manifest)
-    assert applied.returncode == 0 and "secret/jwt-keys configured" in applied.stdout, applied.stderr
+    replace_jwt_keys_by_hand(kubeconfig, tmp_path)
 
     run = run_suite(tmp_path, "-m", "oauth", "--env", str(env_file), "-l", "--tb=long", "-vv")
     assert run.returncode == 1, run.output
     assert run.cases["test_signing_key_is_published_in_jwks"].outcome == "failed"
     assert_no_secrets(run.everything(), before + known_secrets(state_dir, kubeconfig))
+
+
+def test_the_printed_rollout_restart_resolves_the_key_mismatch(sandbox_up, tmp_path):
+    """The rehearsal loop: break, detect, run the printed command as printed, verify."""
+    _, _, env_file = sandbox_up
+    replace_jwt_keys_by_hand(Path(tomllib.loads(env_file.read_text())["kubernetes"]["kubeconfig"]), tmp_path)
+    broken = run_suite(tmp_path, "-m", "oauth", "--env", str(env_file))
+    assert broken.returncode == 1
+    command = next(line.strip().removeprefix("$ ") for line in broken.output.splitlines()
+                   if "$ kubectl rollout restart deployment app-backend -n production" in line)
+    restarted = subprocess.run(command.split(), capture_output=True, text=True, timeout=60)
+    assert restarted.returncode == 0, restarted.stderr
+    status = subprocess.run(command.replace("rollout restart deployment app-backend",
+                                            "rollout status deployment/app-backend").split(),
+                            capture_output=True, text=True, timeout=60)
+    assert "successfully rolled out" in status.stdout, status.stderr
+    fixed = run_suite(tmp_path, "-m", "oauth", "--env", str(env_file))
+    assert fixed.returncode == 0, fixed.output
 
 
 def test_the_suite_only_reads_from_the_cluster(sandbox_up, tmp_path):
