@@ -100,7 +100,7 @@ secret_name = "jwt-keys"
 request_timeout_seconds = {timeout_s}
 """)
         try:
-            return timed(pytest_command("-m", "oauth", "--env", str(env_file)), ok=(1,))
+            return timed(pytest_command("-m", "oauth", f"--env={env_file}"), ok=(1,))
         finally:
             server.close()
 

@@ -32,7 +32,7 @@ def test_the_cronjob_runs_the_nightly_sweep_as_the_read_only_identity():
     assert cronjob["metadata"]["namespace"] == "runbook-checks"
     assert pod["serviceAccountName"] == "runbook-checks"
     container = pod["containers"][0]
-    assert container["args"] == ["--env", "production", "--junitxml", "/reports/nightly.xml",
+    assert container["args"] == ["--env", "production-incluster", "--junitxml", "/reports/nightly.xml",
                                  "--runbook-summary", "/reports/nightly.md"]
     assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/reports", "/tmp"}
 
