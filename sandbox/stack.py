@@ -73,21 +73,14 @@ class Sandbox:
     # --- lifecycle ---
 
     def start(self) -> Path:
-        from sandbox.aws import AwsServer
-        from sandbox.kubeapi import KubeAPIServer
-        from sandbox.postgres import PostgresServer
-        from sandbox.redis import RedisServer
-
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o755)  # the unprivileged postgres user must reach its data dir
-        self.postgres = PostgresServer(self._subdir("postgres"))
-        self.redis = RedisServer(self._subdir("redis"))
-        self.aws = AwsServer(self._subdir("aws"))
-        self.kube = KubeAPIServer(state_dir=self._subdir("kube"))
         try:
+            # PostgreSQL first: initdb runs in its own process while this one imports the rest.
             with ThreadPoolExecutor(max_workers=5) as pool:
+                started = [pool.submit(start) for start in (
+                    self._start_postgres, self._start_redis, self._start_kube, self._start_aws)]
                 keys = pool.submit(generate_key_pair)
-                started = [pool.submit(s.start) for s in (self.postgres, self.redis, self.aws, self.kube)]
                 for future in started:
                     future.result()
                 self._private_pem, self._public_pem = keys.result()
@@ -105,18 +98,47 @@ class Sandbox:
             raise
         return self.env_file
 
+    def _start_postgres(self) -> None:
+        from sandbox.postgres import PostgresServer
+
+        self.postgres = PostgresServer(self._subdir("postgres"))
+        self.postgres.start()
+
+    def _start_redis(self) -> None:
+        from sandbox.redis import RedisServer
+
+        self.redis = RedisServer(self._subdir("redis"))
+        self.redis.start()
+
+    def _start_kube(self) -> None:
+        from sandbox.kubeapi import KubeAPIServer
+
+        self.kube = KubeAPIServer(state_dir=self._subdir("kube"))
+        self.kube.start()
+
+    def _start_aws(self) -> None:
+        from sandbox.aws import AwsServer
+
+        self.aws = AwsServer(self._subdir("aws"))
+        self.aws.start()
+
     def stop(self) -> None:
-        """Stop every service that started; safe to call twice."""
+        """Stop every service that started, all at once; safe to call twice."""
         if self._stopped.is_set():
             return
         self._stopped.set()
-        for service in (self.app, self.kube, self.aws, self.redis, self.postgres):
-            if service is None:
-                continue
-            try:
-                service.stop()
-            except Exception as exc:  # keep stopping the others
-                print(f"sandbox: stopping {type(service).__name__} failed: {exc}", flush=True)
+        if self.app is not None:
+            self._stop_one(self.app)
+        services = [s for s in (self.kube, self.aws, self.redis, self.postgres) if s is not None]
+        with ThreadPoolExecutor(max_workers=len(services) or 1) as pool:
+            list(pool.map(self._stop_one, services))
+
+    @staticmethod
+    def _stop_one(service) -> None:
+        try:
+            service.stop()
+        except Exception as exc:  # keep stopping the others
+            print(f"sandbox: stopping {type(service).__name__} failed: {exc}", flush=True)
 
     # --- wiring ---
 
