@@ -25,16 +25,14 @@ def test_jwks_endpoint_serves_json(jwks_response):
 
 
 @pytest.mark.remediation("oauth.fix-jwks-endpoint")
-def test_jwks_endpoint_answers_within_latency_budget(env, jwks_response):
+def test_jwks_endpoint_answers_within_latency_budget(env, jwks_response, jwks_latency_ms):
     """The JWKS endpoint answers within the latency budget.
 
     Runbook, Incident 3, investigation 2: the JWKS endpoint, timed.
     """
-    if jwks_response.elapsed_ms is None:
-        pytest.fail(f"JWKS endpoint {jwks_response.url} {jwks_response.problem}", pytrace=False)
     budget = env.oauth.jwks_latency_budget_ms
-    assert jwks_response.elapsed_ms <= budget, (
-        f"JWKS endpoint {jwks_response.url} answered in {jwks_response.elapsed_ms:.0f} ms, "
+    assert jwks_latency_ms <= budget, (
+        f"JWKS endpoint {jwks_response.url} answered in {jwks_latency_ms:.0f} ms, "
         f"above {env.cite('oauth.jwks_latency_budget_ms')}"
     )
 

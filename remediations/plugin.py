@@ -209,7 +209,9 @@ def _attach(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport)
         error = call.excinfo.value
         cause = " ".join(str(error.cause).split()) or type(error).__name__
         report.longrepr = f"could not verify: {cause}"
-        if error.remediation in catalog:
+        if error.suite_access:
+            rid = None  # the suite's own access: no runbook step applies
+        elif error.remediation in catalog:
             rid = error.remediation
         elif error.remediation:
             report.longrepr += f" (unknown remediation {error.remediation!r} in Unverifiable)"
@@ -217,11 +219,13 @@ def _attach(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport)
     properties: list[tuple[str, str]] = []
     if cause is not None:
         properties.append((_CAUSE, cause))
+    incident = ",".join(incident_markers(item)) or (remediation.incident if remediation else "")
+    if incident:
+        properties.append(("incident", incident))
     if remediation is not None:
         values = {**config.stash.get(ENV_PLACEHOLDERS, {}), **item.stash.get(OBSERVATIONS, {})}
         steps = remediation.render(values)
         properties += [
-            ("incident", ",".join(incident_markers(item)) or remediation.incident),
             ("remediation", remediation.id),
             ("runbook_section", remediation.section),
             ("remediation_steps", steps),
@@ -235,6 +239,10 @@ def _attach(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport)
 def _section(remediation: Remediation, steps: str) -> tuple[str, str]:
     return (f"Suggested remediation: {remediation.title}",
             f"Runbook: {remediation.section} ({remediation.id})\n{steps}")
+
+
+_NO_REMEDIATION = ("no runbook remediation applies: the suite itself could not reach or read this "
+                   "(credentials, RBAC, network); fix that and re-run")
 
 
 def _rule(title: str) -> str:
@@ -307,11 +315,13 @@ class _Results:
         order = {rid: index for index, rid in enumerate(catalog)}
 
         def urgency(group: _Group) -> tuple[int, int, int]:
-            """Priority, then incident order, then the runbook's order of the entries."""
+            """Priority, then incident order, then the runbook's order of the entries; at equal
+            rank, what is broken comes before what it blocks from being verified."""
+            blocked = group.key[0] == "cause"
             ranks = [(catalog[f.remediation].priority,
-                      INCIDENTS.index(catalog[f.remediation].incident), order[f.remediation])
+                      INCIDENTS.index(catalog[f.remediation].incident), order[f.remediation], blocked)
                      for f in group.findings if f.remediation in catalog]
-            return min(ranks, default=(10**6, len(INCIDENTS), len(order)))
+            return min(ranks, default=(10**6, len(INCIDENTS), len(order), blocked))
 
         return sorted(groups.values(), key=urgency)
 
@@ -396,6 +406,8 @@ class _Reporter:
                 tr.line("    blocked checks:")
                 for finding in group.findings:
                     tr.line(f"      {finding.outcome} {finding.nodeid}")
+                if not remediations:
+                    tr.line(f"    {_NO_REMEDIATION}")
             else:
                 heading = remediations[0][0].title if remediations else "no remediation named"
                 tr.line(f"[{number}] {heading}", bold=True)
@@ -476,6 +488,8 @@ def _markdown(results: _Results, config: pytest.Config, exitstatus: int) -> str:
         if group.key[0] == "cause":
             lines += [f"## {number}. Could not verify: {group.key[1]}", "",
                       "Blocked checks: " + ", ".join(f"`{f.nodeid}`" for f in group.findings)]
+            if not remediations:
+                lines += ["", _NO_REMEDIATION[0].upper() + _NO_REMEDIATION[1:]]
         else:
             heading = remediations[0][0].title if remediations else "No remediation named"
             lines += [f"## {number}. {heading}", "",

@@ -359,3 +359,31 @@ def test_observed_refuses_a_name_the_remediation_does_not_declare(suite):
                 observed(podname="app-backend-7d9f")
     """)
     assert suite.run().ret == pytest.ExitCode.OK
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_the_suites_own_access_problem_suggests_no_runbook_remediation(suite, xdist):
+    suite.checks("""
+        import pytest
+        from fixtures.errors import Unverifiable
+
+        pytestmark = [pytest.mark.oauth]
+
+        @pytest.fixture
+        def secret():
+            raise Unverifiable("Kubernetes API https://k8s forbids GET .../secrets/jwt-keys (403)",
+                               suite_access=True)
+
+        @pytest.mark.remediation("oauth.regenerate-keys")
+        def test_secret_holds_a_key_pair(secret):
+            pass
+    """)
+    result, cases = suite.junit(xdist=xdist)
+    out = result.stdout.str()
+    section = out[out.index("= Suggested remediation ="):out.index("short test summary info")]
+    assert "could not verify: Kubernetes API https://k8s forbids GET .../secrets/jwt-keys (403)" in section
+    assert "no runbook remediation applies: the suite itself could not reach or read this" in section
+    assert "Regenerate" not in out and "CAUTION" not in out
+    properties = suite.properties(cases["test_secret_holds_a_key_pair"])
+    assert properties["incident"] == "oauth"
+    assert "remediation" not in properties

@@ -123,6 +123,23 @@ def test_the_printed_rollout_restart_resolves_the_key_mismatch(sandbox_up, tmp_p
     assert fixed.returncode == 0, fixed.output
 
 
+def test_a_secret_the_rbac_does_not_grant_is_could_not_verify_without_a_runbook_remediation(sandbox_up, tmp_path):
+    """deploy/rbac.yaml grants `get` on jwt-keys only: another secret is a 403, reported as the
+    suite's own access problem, not as corrupted keys to regenerate."""
+    _, state_dir, env_file = sandbox_up
+    other = state_dir / "other-secret.toml"
+    other.write_text(env_file.read_text().replace('secret_name = "jwt-keys"', 'secret_name = "db-credentials"'))
+    run = run_suite(tmp_path, "-m", "oauth", "--env", str(other))
+    assert run.returncode == 1
+    blocked = {c.name for c in run.cases.values() if c.outcome == "error"}
+    assert "test_jwt_keys_secret_holds_a_key_pair" in blocked
+    case = run.cases["test_jwt_keys_secret_holds_a_key_pair"]
+    assert 'secrets "db-credentials" is forbidden' in case.text and "deploy/rbac.yaml" in case.text
+    assert "remediation" not in case.properties
+    assert "no runbook remediation applies" in run.output
+    assert "python scripts/generate_jwt_keys.py" not in run.output
+
+
 def test_the_suite_only_reads_from_the_cluster(sandbox_up, tmp_path):
     _, _, env_file = sandbox_up
     config = tomllib.loads(env_file.read_text())
