@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
 import pwd
 import secrets
@@ -43,8 +44,9 @@ class PostgresServer:
     Passwords are random per run and live only in memory and in the password file.
     """
 
-    def __init__(self, workdir: Path, *, max_connections: int = 40) -> None:
+    def __init__(self, workdir: Path, *, max_connections: int = 40, template_cache: Path | None = None) -> None:
         self.workdir = Path(workdir).resolve()
+        self.template_cache = Path(template_cache) if template_cache else None
         self.max_connections = max_connections
         self.superuser_reserved_connections = 3
         self.host = "127.0.0.1"
@@ -138,14 +140,7 @@ class PostgresServer:
         if self.datadir.exists():
             raise PostgresError(f"{self.datadir} already exists: give each PostgresServer its own workdir")
 
-        self._run(
-            [
-                str(BINDIR / "initdb"), "-D", str(self.datadir), "--no-sync", "--no-instructions",
-                "-U", SERVICE_USER, "--auth-local=trust", "--auth-host=scram-sha-256",
-                "--encoding=UTF8", "--no-locale",
-            ],
-            "initdb",
-        )
+        self._initdb()
         self.socket_dir.mkdir(mode=0o700)
         if pw is not None:
             os.chown(self.socket_dir, pw.pw_uid, pw.pw_gid)
@@ -158,6 +153,36 @@ class PostgresServer:
         self._passwords = {APP_ROLE: secrets.token_hex(24), CHECKS_ROLE: secrets.token_hex(24)}
         self._write_passfile()
         self._provision()
+
+    _INITDB_ARGS = ("--no-sync", "--no-instructions", "-U", SERVICE_USER, "--auth-local=trust",
+                    "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-locale")
+
+    def _initdb(self) -> None:
+        """initdb, or a copy of the cached result of the same initdb (saves about 1 s of CPU).
+
+        The cache holds a pristine cluster (no settings, roles or passwords: those are made per
+        run), keyed by the initdb version, its arguments and the owner; ``cp -a`` keeps ownership.
+        """
+        template = None
+        if self.template_cache is not None:
+            version = subprocess.run([str(BINDIR / "initdb"), "--version"], capture_output=True,
+                                     text=True, check=True).stdout
+            key = hashlib.sha256(f"{version}{self._INITDB_ARGS}{os.geteuid()}".encode()).hexdigest()[:16]
+            template = self.template_cache / f"initdb-{key}"
+            if template.is_dir():
+                subprocess.run(["cp", "-a", str(template), str(self.datadir)], check=True)
+                return
+        self._run([str(BINDIR / "initdb"), "-D", str(self.datadir), *self._INITDB_ARGS], "initdb")
+        if template is not None:
+            self.template_cache.mkdir(parents=True, exist_ok=True)
+            partial = Path(tempfile.mkdtemp(dir=self.template_cache, prefix=".partial-"))
+            try:
+                subprocess.run(["cp", "-a", str(self.datadir), str(partial / "data")], check=True)
+                (partial / "data").rename(template)  # atomic; fails if another run cached it first
+            except OSError:
+                pass
+            finally:
+                shutil.rmtree(partial, ignore_errors=True)
 
     def _pg_ctl_start(self) -> None:
         self._run(

@@ -33,6 +33,8 @@ IMAGE = "ghcr.io/ytvideocreator/app-backend:1.42.0"
 PREVIOUS_IMAGE = "ghcr.io/ytvideocreator/app-backend:1.41.3"
 ISSUER = "https://api.ytvideocreator.com"
 AUDIENCE = "app-backend"
+# initdb's pristine result, reused across runs (git-ignored; delete it at will).
+TEMPLATE_CACHE = REPO / ".sandbox" / "cache"
 SUITE_SERVICE_ACCOUNT = "system:serviceaccount:runbook-checks:runbook-checks"
 
 
@@ -101,7 +103,7 @@ class Sandbox:
     def _start_postgres(self) -> None:
         from sandbox.postgres import PostgresServer
 
-        self.postgres = PostgresServer(self._subdir("postgres"))
+        self.postgres = PostgresServer(self._subdir("postgres"), template_cache=TEMPLATE_CACHE)
         self.postgres.start()
 
     def _start_redis(self) -> None:
