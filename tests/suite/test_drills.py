@@ -3,19 +3,48 @@ nothing; the healthy sandbox passes every check (also under xdist)."""
 
 from __future__ import annotations
 
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from sandbox.drills import DRILLS
-from tests.suite.runner import assert_no_secrets
+from tests.suite.runner import REPO, assert_no_secrets
 
 
-def test_every_oauth_check_passes_on_the_healthy_sandbox_under_xdist(suite):
-    run = suite("-m", "oauth", "-n", "2")
+def test_every_oauth_check_passes_on_one_sandbox_under_xdist_and_nothing_is_left_running(suite, tmp_path):
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    run = suite("-m", "oauth", "-n", "2", "-p", "tests.suite.envprobe", env={"ENVPROBE_DIR": str(probe)})
     assert run.returncode == 0, run.output
     assert run.cases, "no testcase in the JUnit XML"
     assert run.names("passed") == set(c.name for c in run.cases.values())
     assert "Suggested remediation" not in run.output
-    assert "All" in run.summary and "passed" in run.summary
+    assert "All 13 checks passed." in run.summary
+    # One sandbox for the run: the controller and both workers checked the same environment file.
+    checked = {p.name: p.read_text() for p in probe.iterdir()}
+    assert set(checked) == {"controller", "gw0", "gw1"}
+    assert len(set(checked.values())) == 1
+    # ... and it is gone: state dir removed, every port it served closed.
+    env_path, env_text = next(iter(checked.values())).split("\n", 1)
+    assert not Path(env_path).parent.exists()
+    ports = {int(url or dsn) for url, dsn in re.findall(r"127\.0\.0\.1:(\d+)|port=(\d+)", env_text)}
+    assert len(ports) >= 4, env_text  # kube API, app, redis, moto, postgres
+    for port in ports:
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open after the run"
+
+
+def test_sandbox_drills_lists_every_drill_with_its_incident():
+    result = subprocess.run([sys.executable, "-m", "sandbox", "drills"], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    for drill in DRILLS.values():
+        assert re.search(rf"^{re.escape(drill.name)}\s+-m {drill.incident}\s+{re.escape(drill.summary)}$",
+                         result.stdout, re.M), drill.name
 
 
 @pytest.mark.parametrize("drill", DRILLS.values(), ids=list(DRILLS))
