@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.process import terminate
+
 __all__ = ["SANDBOX_ENV_FILE"]
 
 SANDBOX = "sandbox"
@@ -76,13 +78,7 @@ def _start(config: pytest.Config, drill: str | None) -> Path:
                                stdin=subprocess.DEVNULL, start_new_session=True)
 
     def stop() -> None:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        terminate(process, timeout=20)
         log.close()
         log_path.unlink(missing_ok=True)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import redis
 
 from sandbox.ports import free_port
+from sandbox.process import terminate
 
 REDIS_SERVER = shutil.which("redis-server", path="/usr/bin:/usr/local/bin") or "/usr/bin/redis-server"
 REVOCATION_PREFIX = "token:"
@@ -116,15 +117,8 @@ class RedisServer:
 
     def _terminate(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if proc is not None:
+            terminate(proc, timeout=5)
 
     def client(self, **kwargs: object) -> redis.Redis:
         """A redis-py client for this server (the caller closes it)."""
