@@ -53,27 +53,30 @@ def test_jwks_keys_are_well_formed(env, jwks):
 
     Runbook, Incident 3, investigation 2 and resolution 1: a rotation must not publish broken keys.
     """
-    problems = []
+    problems = {}
     kids = jwks.kids
     for index, key in enumerate(jwks.keys):
-        name = f"key {index} (kid={key.get('kid')})"
+        found = []
         if key.get("kty") not in ("RSA", "EC", "OKP"):
-            problems.append(f"{name}: kty {key.get('kty')!r} is not RSA, EC or OKP")
+            found.append(f"kty {key.get('kty')!r} is not RSA, EC or OKP")
         if not key.get("kid"):
-            problems.append(f"{name}: no kid")
+            found.append("no kid")
         elif kids.count(key["kid"]) > 1:
-            problems.append(f"{name}: kid published {kids.count(key['kid'])} times")
+            found.append(f"kid published {kids.count(key['kid'])} times")
         if not key.get("alg"):
-            problems.append(f"{name}: no alg")
+            found.append("no alg")
         if key.get("use") != "sig":
-            problems.append(f"{name}: use is {key.get('use')!r}, not 'sig'")
+            found.append(f"use is {key.get('use')!r}, not 'sig'")
         if jwk_thumbprint(key) is None:
-            problems.append(f"{name}: missing the members of a {key.get('kty')} public key")
+            found.append(f"missing the members of a {key.get('kty')} public key")
         elif key.get("kty") == "RSA":
             bits = rsa_modulus_bits(key["n"])
             if bits < env.oauth.min_rsa_bits:
-                problems.append(f"{name}: RSA modulus of {bits} bits, below {env.cite('oauth.min_rsa_bits')}")
-    assert not problems, f"JWKS {jwks.url}: " + "; ".join(problems)
+                found.append(f"RSA modulus of {bits} bits, below {env.cite('oauth.min_rsa_bits')}")
+        if found:
+            problems[f"key {index + 1} of {len(jwks.keys)} (kid={key.get('kid')})"] = found
+    assert not problems, f"JWKS {jwks.url}: " + "; ".join(
+        f"{name}: {', '.join(found)}" for name, found in problems.items())
 
 
 @pytest.mark.breach
@@ -112,9 +115,7 @@ def test_secret_private_key_matches_secret_public_key(signing_key, observed):
     Runbook, Incident 3, resolution 1: check if public/private keys match.
     """
     observed(kid=signing_key.thumbprint[:12])
-    assert signing_key.public_thumbprint is not None, (
-        f"the public field of secret {signing_key.secret} is not a PEM public key"
-    )
+    assert signing_key.public_problem is None, f"secret {signing_key.secret}: {signing_key.public_problem}"
     assert signing_key.public_thumbprint == signing_key.thumbprint, (
         f"secret {signing_key.secret}: the private key (thumbprint {signing_key.thumbprint[:12]}…) and the "
         f"public key (thumbprint {signing_key.public_thumbprint[:12]}…) are not one key pair"
@@ -132,7 +133,7 @@ def test_signing_key_is_published_in_jwks(signing_key, jwks):
         f"signing key of secret {signing_key.secret} (thumbprint {signing_key.thumbprint[:12]}…) is not among the "
         f"{len(jwks.keys)} keys published at {jwks.url}: "
         + (", ".join(f"kid={kid} (thumbprint {t}…)" for t, kid in published.items()) or "none")
-        + "; the pods still serve the previous key set"
+        + ("; the pods still serve the previous key set" if published else "")
     )
 
 
@@ -183,7 +184,7 @@ def test_revocation_list_is_within_limit(env, revocation_count):
         f"above {env.cite('redis.max_revocation_keys')}"
     )
     assert revocation_count.without_ttl == 0, (
-        f"{revocation_count.without_ttl} of the sampled {revocation_count.pattern} keys at "
+        f"{revocation_count.without_ttl} of {revocation_count.sampled} sampled {revocation_count.pattern} keys at "
         f"{revocation_count.url} never expire (TTL -1); revocation entries must expire with the token"
     )
 
