@@ -34,7 +34,7 @@ PREVIOUS_IMAGE = "ghcr.io/ytvideocreator/app-backend:1.41.3"
 ISSUER = "https://api.ytvideocreator.com"
 AUDIENCE = "app-backend"
 # initdb's pristine result, reused across runs (git-ignored; delete it at will).
-TEMPLATE_CACHE = REPO / ".sandbox" / "cache"
+TEMPLATE_CACHE = REPO / ".sandbox-cache"
 SUITE_SERVICE_ACCOUNT = "system:serviceaccount:runbook-checks:runbook-checks"
 
 
