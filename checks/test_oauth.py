@@ -13,6 +13,7 @@ pytestmark = [pytest.mark.oauth]
 
 
 @pytest.mark.remediation("oauth.fix-jwks-endpoint")
+@pytest.mark.runbook("incident-3/investigation-2")
 def test_jwks_endpoint_serves_json(jwks_response):
     """The JWKS endpoint answers 200 with a JSON key set.
 
@@ -25,6 +26,7 @@ def test_jwks_endpoint_serves_json(jwks_response):
 
 
 @pytest.mark.remediation("oauth.fix-jwks-endpoint")
+@pytest.mark.runbook("incident-3/investigation-2")
 def test_jwks_endpoint_answers_within_latency_budget(env, jwks_response, jwks_latency_ms):
     """The JWKS endpoint answers within the latency budget.
 
@@ -38,6 +40,7 @@ def test_jwks_endpoint_answers_within_latency_budget(env, jwks_response, jwks_la
 
 
 @pytest.mark.remediation("oauth.fix-jwks-endpoint")
+@pytest.mark.runbook("incident-3/investigation-2")
 def test_jwks_publishes_at_least_one_signing_key(jwks):
     """The JWKS publishes at least one key with use=sig.
 
@@ -48,6 +51,7 @@ def test_jwks_publishes_at_least_one_signing_key(jwks):
 
 
 @pytest.mark.remediation("oauth.fix-jwks-endpoint")
+@pytest.mark.runbook("incident-3/investigation-2", "incident-3/resolution-1")
 def test_jwks_keys_are_well_formed(env, jwks):
     """Every published key has kty, a unique kid, alg, use=sig and, for RSA, at least the minimum size.
 
@@ -81,6 +85,7 @@ def test_jwks_keys_are_well_formed(env, jwks):
 
 @pytest.mark.breach
 @pytest.mark.remediation("breach.rotate-signing-keys")
+@pytest.mark.runbook("incident-3/investigation-2", "breach/investigation-3")
 def test_jwks_publishes_no_private_key_material(jwks):
     """No published key carries private members (d, p, q, dp, dq, qi, oth, k).
 
@@ -95,6 +100,7 @@ def test_jwks_publishes_no_private_key_material(jwks):
 
 
 @pytest.mark.remediation("oauth.regenerate-keys")
+@pytest.mark.runbook("incident-3/investigation-1")
 def test_jwt_keys_secret_holds_a_key_pair(env, jwt_keys_secret):
     """Secret jwt-keys exists with a private and a public field.
 
@@ -109,6 +115,7 @@ def test_jwt_keys_secret_holds_a_key_pair(env, jwt_keys_secret):
 
 
 @pytest.mark.remediation("oauth.verify-key-pair")
+@pytest.mark.runbook("incident-3/resolution-1")
 def test_secret_private_key_matches_secret_public_key(signing_key, observed):
     """The private and public keys in secret jwt-keys are halves of one key pair.
 
@@ -123,6 +130,7 @@ def test_secret_private_key_matches_secret_public_key(signing_key, observed):
 
 
 @pytest.mark.remediation("oauth.restart-pods")
+@pytest.mark.runbook("incident-3/investigation-1", "incident-3/investigation-2")
 def test_signing_key_is_published_in_jwks(signing_key, jwks):
     """The private key in secret jwt-keys has its public half published in the JWKS.
 
@@ -138,6 +146,7 @@ def test_signing_key_is_published_in_jwks(signing_key, jwks):
 
 
 @pytest.mark.remediation("oauth.restart-pods")
+@pytest.mark.runbook("incident-3/resolution-1")
 def test_token_signed_with_secret_key_verifies_against_jwks(env, signing_key, jwks):
     """A token signed with the private key in jwt-keys verifies against the published JWKS.
 
@@ -151,6 +160,7 @@ def test_token_signed_with_secret_key_verifies_against_jwks(env, signing_key, jw
 
 
 @pytest.mark.remediation("oauth.restart-pods")
+@pytest.mark.runbook("incident-3/resolution-1")
 def test_app_accepts_token_signed_with_current_key(probe_response):
     """The app accepts a token signed with the key in secret jwt-keys (no 401 for valid tokens).
 
@@ -164,6 +174,7 @@ def test_app_accepts_token_signed_with_current_key(probe_response):
 
 @pytest.mark.outage
 @pytest.mark.remediation("oauth.restore-revocation-store")
+@pytest.mark.runbook("incident-3/investigation-3", "outage/investigation-4")
 def test_revocation_store_answers_ping(redis_ping):
     """The token revocation store (Redis) answers PING.
 
@@ -173,6 +184,7 @@ def test_revocation_store_answers_ping(redis_ping):
 
 
 @pytest.mark.remediation("oauth.flush-token-cache")
+@pytest.mark.runbook("incident-3/investigation-3")
 def test_revocation_list_is_within_limit(env, revocation_count):
     """The revocation list holds no more keys than the limit, and its entries expire.
 
@@ -190,6 +202,7 @@ def test_revocation_list_is_within_limit(env, revocation_count):
 
 
 @pytest.mark.remediation("oauth.verify-key-pair")
+@pytest.mark.runbook("incident-3/investigation-4")
 def test_pod_logs_show_no_token_error_burst(env, token_errors, observed):
     """No pod logged more jwt/token errors than the threshold in its recent log.
 

@@ -63,6 +63,8 @@ ENVIRONMENT_PLACEHOLDERS = frozenset({
 BUILTIN_PLACEHOLDERS = frozenset({"incident"})
 
 CATALOG_DIR = Path(__file__).resolve().parent
+#: The runbook's steps (remediations/runbook.py), beside the catalog but not a catalog file.
+RUNBOOK_STEPS_FILE = "runbook.toml"
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9]+(?:-[a-z0-9]+)*$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -290,7 +292,7 @@ def load_catalog(directory: Path | str | None = None) -> Catalog:
     directory = Path(directory) if directory is not None else CATALOG_DIR
     entries: dict[str, Remediation] = {}
     origin: dict[str, str] = {}
-    files = sorted(directory.glob("*.toml"),
+    files = sorted((p for p in directory.glob("*.toml") if p.name != RUNBOOK_STEPS_FILE),
                    key=lambda p: (INCIDENTS.index(p.stem) if p.stem in INCIDENTS else len(INCIDENTS),
                                   p.name))
     if not files:

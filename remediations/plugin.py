@@ -25,6 +25,7 @@ import pytest
 
 from fixtures.errors import Unverifiable
 from fixtures.secret import Secret
+from remediations import runbook
 from remediations.catalog import INCIDENTS, Catalog, CatalogError, Remediation, load_catalog
 
 __all__ = [
@@ -99,21 +100,31 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{_MARKER}(id): name the runbook remediation (remediations/*.toml) that a failure of this "
         "check calls for",
     )
+    config.addinivalue_line(
+        "markers",
+        f"{runbook.MARKER}(*step_ids): the runbook step(s) this check automates "
+        "(ids in remediations/runbook.toml, e.g. \"incident-3/investigation-2\")",
+    )
     try:
         config.stash[CATALOG] = load_catalog()
-    except CatalogError as exc:
+        runbook.load_steps()
+    except (CatalogError, runbook.StepsError) as exc:
         raise pytest.UsageError(f"remediation catalog: {exc}") from None
     config.stash[_RESULTS] = _Results()
     config.pluginmanager.register(_Reporter(config), "remediations-reporter")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every incident check names exactly one known remediation, or the run stops (exit 4)."""
+    """Every incident check names exactly one known remediation and known runbook steps, or the
+    run stops (exit 4)."""
     catalog = config.stash[CATALOG]
+    steps = runbook.load_steps()
     problems = []
     for item in items:
         markers = list(item.iter_markers(_MARKER))
         incidents = incident_markers(item)
+        if incidents or item.get_closest_marker(runbook.MARKER):
+            problems += runbook.marker_problems(item, steps)
         if not markers:
             if incidents:
                 ids = ", ".join(catalog.for_incident(incidents[0]))
@@ -222,6 +233,8 @@ def _attach(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport)
     incident = ",".join(incident_markers(item)) or (remediation.incident if remediation else "")
     if incident:
         properties.append(("incident", incident))
+    if step_ids := runbook.step_ids(item):
+        properties.append(("runbook_step", " ".join(step_ids)))
     if remediation is not None:
         values = {**config.stash.get(ENV_PLACEHOLDERS, {}), **item.stash.get(OBSERVATIONS, {})}
         steps = remediation.render(values)

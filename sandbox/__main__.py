@@ -1,4 +1,5 @@
-"""``python -m sandbox up | down | drills``: run the embedded target by hand, stop it, list drills."""
+"""``python -m sandbox up | down | drills | steps``: run the embedded target by hand, stop it, list the
+drills by incident, list the runbook's steps with the checks and drills that cover them."""
 
 from __future__ import annotations
 
@@ -27,9 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # stop when this process dies
     down = commands.add_parser("down", help="stop the sandbox started by `up`")
     down.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
-    commands.add_parser("drills", help="list the drills and the incident each rehearses")
+    commands.add_parser("drills", help="per incident: each drill, the checks it fails, its remediations")
+    commands.add_parser("steps", help="each runbook step: its checks, their remediation, the drills; "
+                                      "and the steps without a check")
     args = parser.parse_args(argv)
-    return {"up": _up, "down": _down, "drills": _drills}[args.command](args)
+    return {"up": _up, "down": _down, "drills": _drills, "steps": _steps}[args.command](args)
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -121,13 +124,16 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _drills(args: argparse.Namespace) -> int:
-    from sandbox.drills import DRILLS
+    from sandbox.inventory import drills_report
 
-    for drill in DRILLS.values():
-        print(f"{drill.name:28} -m {drill.incident:8} {drill.summary}")
-        expected = sorted(drill.fails) + [f"{name} (error)" for name in sorted(drill.errors)]
-        print(f"{'':28} fails: {', '.join(expected)}")
-    print("\nrun one: pytest -m <incident> --drill <name>")
+    print(drills_report())
+    return 0
+
+
+def _steps(args: argparse.Namespace) -> int:
+    from sandbox.inventory import steps_report
+
+    print(steps_report())
     return 0
 
 

@@ -72,6 +72,13 @@ class Sandbox:
         self.postgres = self.redis = self.aws = self.kube = self.app = None
         self._stopped = threading.Event()
 
+    @property
+    def faults(self):
+        """The fault API drills use (:class:`sandbox.faults.Faults`)."""
+        from sandbox.faults import Faults
+
+        return Faults(self)
+
     # --- lifecycle ---
 
     def start(self) -> Path:
@@ -94,7 +101,7 @@ class Sandbox:
             if self.drill:
                 from sandbox.drills import DRILLS
 
-                DRILLS[self.drill].apply(self)
+                DRILLS[self.drill].apply(self.faults)
         except BaseException:
             self.stop()
             raise

@@ -125,3 +125,57 @@ def test_used_ids_maps_each_id_to_the_checks_naming_it(suite):
         "cpu.scale-out": ["test_checks.py::test_a", "test_checks.py::test_b"],
         "cpu.restart-pods": ["test_checks.py::test_c"],
     }
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_an_incident_check_without_a_runbook_step_or_with_an_unknown_one_stops_the_run(suite, xdist):
+    suite.checks("""
+        import pytest
+
+        STRICT_STEPS = True
+        pytestmark = [pytest.mark.cpu]
+
+        @pytest.mark.remediation("cpu.scale-out")
+        def test_hpa_has_headroom():
+            pass
+
+        @pytest.mark.runbook("incident-1/investigation-9")
+        @pytest.mark.remediation("cpu.scale-out")
+        def test_pods_within_cpu_limits():
+            pass
+
+        @pytest.mark.runbook("incident-1/investigation-1", "incident-1/symptoms")
+        @pytest.mark.remediation("cpu.scale-out")
+        def test_this_one_is_fine():
+            pass
+    """)
+    result = suite.run(xdist=xdist)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = sorted(line for line in result.stderr.lines if line.startswith("ERROR"))
+    assert errors == [
+        "ERROR: test_checks.py::test_hpa_has_headroom: check has no @pytest.mark.runbook(step id); "
+        "the ids are in remediations/runbook.toml",
+        "ERROR: test_checks.py::test_pods_within_cpu_limits: unknown runbook step "
+        "'incident-1/investigation-9' (did you mean 'incident-1/investigation-4'?)",
+    ]
+
+
+def test_a_failed_checks_runbook_steps_are_in_its_junit_properties(suite):
+    suite.checks("""
+        import pytest
+
+        STRICT_STEPS = True
+
+        @pytest.mark.cpu
+        @pytest.mark.runbook("incident-1/investigation-1", "incident-1/symptoms")
+        @pytest.mark.remediation("cpu.scale-out")
+        def test_pods_within_cpu_limits():
+            assert False, "app-backend-x at 97% of its CPU limit"
+    """)
+    _, cases = suite.junit()
+    properties = suite.properties(cases["test_pods_within_cpu_limits"])
+    assert properties["runbook_step"] == "incident-1/investigation-1 incident-1/symptoms"
+
+
+def test_pytest_markers_lists_the_runbook_marker(suite):
+    suite.run("--markers").stdout.fnmatch_lines(["@pytest.mark.runbook(*step_ids): the runbook step(s) *"])

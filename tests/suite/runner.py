@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @dataclass
 class Case:
-    name: str
+    name: str  # node id relative to checks/, without parameters: "test_oauth.py::test_x"
     outcome: str  # passed, failed, error, skipped
     text: str  # failure/error message and text
     properties: dict[str, str]
@@ -31,6 +31,7 @@ class SuiteRun:
     cases: dict[str, Case]
 
     def names(self, outcome: str) -> set[str]:
+        """Node ids (relative to checks/, as drills name them) of the cases with that outcome."""
         return {c.name for c in self.cases.values() if c.outcome == outcome}
 
     @property
@@ -41,10 +42,17 @@ class SuiteRun:
         return "\n".join([self.output, self.xml, self.summary])
 
 
+def nodeid(testcase: ET.Element) -> str:
+    """``checks.test_oauth`` + ``test_x[p]`` -> ``test_oauth.py::test_x[p]`` (relative to checks/)."""
+    module = testcase.get("classname", "").rpartition(".")[2]
+    return f"{module}.py::{testcase.get('name')}"
+
+
 def parse_junit(text: str) -> dict[str, Case]:
+    """Testcases by node id relative to checks/ (parameters included)."""
     cases = {}
     for testcase in ET.fromstring(text).iter("testcase"):
-        name = re.sub(r"\[.*\]$", "", testcase.get("name"))
+        name = re.sub(r"\[.*\]$", "", nodeid(testcase))
         outcome, body = "passed", ""
         for tag in ("failure", "error", "skipped"):
             element = testcase.find(tag)
@@ -53,7 +61,7 @@ def parse_junit(text: str) -> dict[str, Case]:
                 body = (element.get("message") or "") + "\n" + (element.text or "")
                 break
         properties = {p.get("name"): p.get("value") for p in testcase.iter("property")}
-        cases[testcase.get("name")] = Case(name, outcome, body, properties)
+        cases[nodeid(testcase)] = Case(name, outcome, body, properties)
     return cases
 
 

@@ -42,20 +42,38 @@ def test_every_oauth_check_passes_on_one_sandbox_under_xdist_and_nothing_is_left
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open after the run"
 
 
-def test_sandbox_drills_lists_every_drill_with_its_incident():
+def test_sandbox_drills_lists_every_drill_under_its_incident_with_the_checks_it_fails():
     result = subprocess.run([sys.executable, "-m", "sandbox", "drills"], cwd=REPO, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+    sections = dict(re.findall(r"^-m (\w+)\n(.*?)(?=^-m |^run one)", result.stdout, re.M | re.S))
     for drill in DRILLS.values():
-        assert re.search(rf"^{re.escape(drill.name)}\s+-m {drill.incident}\s+{re.escape(drill.summary)}$",
-                         result.stdout, re.M), drill.name
+        section = sections[drill.incident]
+        assert re.search(rf"^  {re.escape(drill.name)}\s+{re.escape(drill.summary)}$", section, re.M), drill.name
+        block = section.split(drill.name, 1)[1]
+        for nodeid in drill.fails:
+            assert f"fails  {nodeid}" in block, (drill.name, nodeid)
+
+
+def test_sandbox_steps_lists_each_runbook_step_with_its_checks_and_the_steps_without_one():
+    from remediations.runbook import load_steps
+
+    result = subprocess.run([sys.executable, "-m", "sandbox", "steps"], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    covered, _, uncovered = result.stdout.partition("runbook steps have a check")
+    assert re.search(r"^incident-3/investigation-2 .*\n(    .*\n)*    test_oauth.py::test_jwks_endpoint_serves_json\n"
+                     r"        remediation oauth.fix-jwks-endpoint; drills: .*oauth-jwks-down", covered, re.M)
+    assert re.search(r"^    outage/immediate-2 ", uncovered, re.M)  # paging on-call is done by hand
+    listed = set(re.findall(r"^(?:    )?([a-z0-9-]+/[a-z]+(?:-\d+)?)  ", result.stdout, re.M))
+    assert listed == set(load_steps())
 
 
 @pytest.mark.parametrize("drill", DRILLS.values(), ids=list(DRILLS))
 def test_a_drill_fails_exactly_the_checks_its_incident_explains(suite, drill):
     run = suite("-m", drill.incident, "--drill", drill.name, "-l", "--tb=long")
     assert run.returncode == 1, run.output
-    assert run.names("failed") == drill.fails, run.output
+    assert run.names("failed") == drill.fails, run.output  # node ids: test_<incident>.py::test_…
     assert run.names("error") == drill.errors, run.output
     assert run.names("skipped") == set()
     assert run.remediations == drill.remediations
@@ -71,7 +89,7 @@ def test_a_drill_fails_exactly_the_checks_its_incident_explains(suite, drill):
 def test_the_key_mismatch_drill_names_keys_and_suggests_the_rollout_restart(suite):
     run = suite("-m", "oauth", "--drill", "oauth-key-mismatch")
     assert run.returncode == 1
-    case = run.cases["test_signing_key_is_published_in_jwks"]
+    case = run.cases["test_oauth.py::test_signing_key_is_published_in_jwks"]
     assert case.outcome == "failed"
     assert "thumbprint" in case.text and "kid=" in case.text
     assert case.properties["incident"] == "oauth"

@@ -101,7 +101,7 @@ def test_a_secret_replaced_by_hand_fails_the_key_match_check_without_printing_se
 
     run = run_suite(tmp_path, "-m", "oauth", "--env", str(env_file), "-l", "--tb=long", "-vv")
     assert run.returncode == 1, run.output
-    assert run.cases["test_signing_key_is_published_in_jwks"].outcome == "failed"
+    assert run.cases["test_oauth.py::test_signing_key_is_published_in_jwks"].outcome == "failed"
     assert_no_secrets(run.everything(), before + known_secrets(state_dir, kubeconfig))
 
 
@@ -132,8 +132,8 @@ def test_a_secret_the_rbac_does_not_grant_is_could_not_verify_without_a_runbook_
     run = run_suite(tmp_path, "-m", "oauth", "--env", str(other))
     assert run.returncode == 1
     blocked = {c.name for c in run.cases.values() if c.outcome == "error"}
-    assert "test_jwt_keys_secret_holds_a_key_pair" in blocked
-    case = run.cases["test_jwt_keys_secret_holds_a_key_pair"]
+    assert "test_oauth.py::test_jwt_keys_secret_holds_a_key_pair" in blocked
+    case = run.cases["test_oauth.py::test_jwt_keys_secret_holds_a_key_pair"]
     assert 'secrets "db-credentials" is forbidden' in case.text and "deploy/rbac.yaml" in case.text
     assert "remediation" not in case.properties
     assert "no runbook remediation applies" in run.output

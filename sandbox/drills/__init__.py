@@ -1,0 +1,70 @@
+"""Drills: one runbook incident injected into the sandbox, and what the suite must then report.
+
+``pytest -m oauth --drill oauth-key-mismatch`` starts the sandbox, applies the drill, and runs the
+checks. Each drill declares the checks it must fail (or leave unverifiable), by node id relative to
+``checks/`` (``test_oauth.py::test_signing_key_is_published_in_jwks``), and the remediations the suite
+must suggest; the project's tests hold the suite to exactly that, and on-call engineers use drills
+to rehearse (``python -m sandbox drills`` lists them by incident).
+
+One module per incident (``sandbox/drills/<incident>.py``), each defining ``DRILLS``; a drill acts on
+the sandbox only through its fault API (:mod:`sandbox.faults`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from sandbox.faults import Faults
+
+__all__ = ["DRILLS", "Drill", "by_incident"]
+
+#: The incident modules, in runbook order (the incident markers).
+MODULES = ("cpu", "db_pool", "oauth", "s3", "memory", "outage", "breach", "deploy", "rollback")
+
+
+@dataclass(frozen=True)
+class Drill:
+    name: str
+    incident: str  # the marker whose checks rehearse it: `pytest -m <incident> --drill <name>`
+    summary: str
+    apply: Callable[["Faults"], None]
+    fails: frozenset[str]  # node ids of the checks that must FAIL
+    errors: frozenset[str] = frozenset()  # node ids of the checks that must ERROR (could not verify)
+    remediations: frozenset[str] = frozenset()  # catalog ids the suite must suggest
+
+    def __post_init__(self) -> None:
+        for nodeid in self.fails | self.errors:
+            module, sep, name = nodeid.partition("::")
+            if not (sep and module.startswith("test_") and module.endswith(".py") and name.startswith("test_")):
+                raise ValueError(f"drill {self.name}: {nodeid!r} is not a node id like "
+                                 "'test_oauth.py::test_signing_key_is_published_in_jwks'")
+
+
+def _gather() -> dict[str, Drill]:
+    drills: dict[str, Drill] = {}
+    for module in MODULES:
+        try:
+            found = importlib.import_module(f"sandbox.drills.{module}").DRILLS
+        except ModuleNotFoundError as exc:
+            if exc.name != f"sandbox.drills.{module}":
+                raise
+            continue  # that incident has no drills yet
+        for drill in found:
+            if drill.name in drills:
+                raise ValueError(f"drill {drill.name} is defined twice")
+            drills[drill.name] = drill
+    return drills
+
+
+def by_incident() -> dict[str, list[Drill]]:
+    """The drills grouped by the incident they rehearse, in runbook order."""
+    grouped: dict[str, list[Drill]] = {}
+    for drill in sorted(DRILLS.values(), key=lambda d: MODULES.index(d.incident)):
+        grouped.setdefault(drill.incident, []).append(drill)
+    return grouped
+
+
+DRILLS: dict[str, Drill] = _gather()

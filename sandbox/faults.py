@@ -1,0 +1,130 @@
+"""The sandbox's fault API: the small set of things a drill (or a test, or an engineer in a Python
+shell) may do to a running sandbox, each the way the incident looks on a real system.
+
+Drills in ``sandbox/drills/`` call these methods on ``sandbox.faults`` instead of reaching into the
+services' internals, so the services can change without touching every drill. Add a method here
+when a drill needs a new kind of fault; keep each one a few lines.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
+
+if TYPE_CHECKING:
+    import redis
+
+    from sandbox.stack import Sandbox
+
+__all__ = ["Faults", "SERVICES"]
+
+#: Services that can be stopped, suspended and resumed by name.
+SERVICES = ("postgres", "redis", "aws", "kube", "app")
+
+
+class Faults:
+    """Faults for one running :class:`~sandbox.stack.Sandbox`."""
+
+    def __init__(self, sandbox: "Sandbox") -> None:
+        self._sandbox = sandbox
+
+    def __repr__(self) -> str:
+        return f"<faults of the sandbox in {self._sandbox.state_dir}>"
+
+    # --- Kubernetes objects (written as a controller or kubectl would; validated on write) ---
+
+    def kube_get(self, kind: str, name: str, *, namespace: str | None = None,
+                 api_version: str = "v1") -> dict[str, Any] | None:
+        """A copy of one stored object (namespace defaults to the app's), or None."""
+        return self._store.get(api_version, kind, self._namespace(namespace), name)
+
+    def kube_list(self, kind: str, *, namespace: str | None = None, api_version: str = "v1") -> list[dict[str, Any]]:
+        """Copies of every stored object of a kind in a namespace (the app's by default)."""
+        return self._store.list(api_version, kind, self._namespace(namespace))
+
+    def kube_apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create or replace an object, status included."""
+        return self._store.apply(obj)
+
+    def kube_patch(self, kind: str, name: str, patch: dict[str, Any], *, namespace: str | None = None,
+                   api_version: str = "v1", subresource: str | None = None) -> dict[str, Any]:
+        """A JSON merge patch (RFC 7386) of one object; ``subresource="status"`` writes only ``.status``,
+        as ``kubectl patch --subresource=status`` does."""
+        from sandbox.kubeapi.patch import merge_patch
+
+        current = self.kube_get(kind, name, namespace=namespace, api_version=api_version)
+        if current is None:
+            raise LookupError(f"no {kind} {name} in namespace {self._namespace(namespace)}")
+        if subresource == "status":
+            patch = {"status": patch.get("status", {})}
+        elif subresource is not None:
+            raise ValueError(f"subresource {subresource!r}: only 'status' is supported")
+        return self._store.apply(merge_patch(current, patch))
+
+    def kube_delete(self, kind: str, name: str, *, namespace: str | None = None,
+                    api_version: str = "v1") -> dict[str, Any] | None:
+        """Delete one object (and what it owns, as the garbage collector would)."""
+        return self._store.delete(api_version, kind, self._namespace(namespace), name)
+
+    # --- services ---
+
+    def stop(self, service: str) -> None:
+        """Stop a service for good: its port refuses connections."""
+        self._service(service).stop()
+
+    def suspend(self, service: str) -> None:
+        """Stop a service that keeps its data and port for :meth:`resume` (postgres, redis)."""
+        self._service(service).suspend()
+
+    def resume(self, service: str) -> None:
+        self._service(service).resume()
+
+    @contextmanager
+    def redis(self) -> Iterator["redis.Redis"]:
+        """An administrator's connection to the sandbox's Redis."""
+        import redis
+
+        with redis.Redis.from_url(self._sandbox.redis.url) as client:
+            yield client
+
+    # --- the app stand-in ---
+
+    def jwks(self, fault: str | None) -> None:
+        """Make the JWKS endpoint misbehave (see sandbox/app.py for the faults), or heal it (None)."""
+        self._sandbox.app.jwks_fault = fault
+
+    def rotate_jwt_keys(self) -> None:
+        """Replace secret jwt-keys with a fresh key pair, as the runbook's ``kubectl create secret
+        ... | kubectl apply`` does, without restarting the pods."""
+        from sandbox.stack import generate_key_pair, jwt_keys_secret
+
+        self.kube_apply(jwt_keys_secret(*generate_key_pair()))
+
+    def app_get(self, path: str, *, headers: dict[str, str] | None = None, times: int = 1) -> list[int]:
+        """GET the app ``times`` times, as clients would; returns the status codes."""
+        import httpx
+
+        with httpx.Client(base_url=self._sandbox.app.url, timeout=5) as client:
+            return [client.get(path, headers=headers).status_code for _ in range(times)]
+
+    @property
+    def app_pods(self) -> list[str]:
+        """The app's pod names."""
+        return self._sandbox.app_pods()
+
+    # --- plumbing ---
+
+    @property
+    def _store(self):
+        return self._sandbox.kube.store
+
+    @staticmethod
+    def _namespace(namespace: str | None) -> str:
+        from sandbox.stack import NAMESPACE
+
+        return NAMESPACE if namespace is None else namespace
+
+    def _service(self, name: str):
+        if name not in SERVICES:
+            raise ValueError(f"unknown service {name!r}; one of {', '.join(SERVICES)}")
+        return getattr(self._sandbox, name)
