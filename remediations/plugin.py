@@ -16,6 +16,7 @@ PYTEST_DONT_REWRITE: no asserts here, and conftests may import ENV_PLACEHOLDERS 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures import redact
 from fixtures.errors import Unverifiable
 from fixtures.secret import Secret
 from remediations import runbook
@@ -47,6 +49,7 @@ OBSERVATIONS = pytest.StashKey[dict[str, object]]()
 _RESULTS = pytest.StashKey["_Results"]()
 
 _MARKER = "remediation"
+_WHILE = "_runbook_checks_while"  # set on an exception: what the suite was doing when it rose
 _CAUSE = "could_not_verify"
 _MARKDOWN = "remediation_markdown"  # on the report only: the controller writes the summary from it
 _PROBLEMS = "remediation_marker_problems"  # xdist workeroutput key
@@ -112,6 +115,30 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"remediation catalog: {exc}") from None
     config.stash[_RESULTS] = _Results()
     config.pluginmanager.register(_Reporter(config), "remediations-reporter")
+    _scrub_logs_and_debug(config)
+
+
+def _scrub_logs_and_debug(config: pytest.Config) -> None:
+    """Log records are formatted and scrubbed when they are made (live logging, log files and the
+    captured log alike); the ``--debug`` log is scrubbed as it is written."""
+    factory = logging.getLogRecordFactory()
+
+    def scrubbed_record(*args, **kwargs) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        try:
+            record.msg, record.args = redact.scrub(record.getMessage()), None
+        except Exception:  # a record whose arguments do not format: leave it to logging
+            return record
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact.scrub(logging.Formatter().formatException(record.exc_info))
+        return record
+
+    logging.setLogRecordFactory(scrubbed_record)
+    config.add_cleanup(lambda: logging.setLogRecordFactory(factory))
+    root = config.trace.root
+    writer = getattr(root, "_writer", None)  # pluggy's TagTracer: set by --debug, no public getter
+    if writer is not None:
+        root.setwriter(lambda text: writer(redact.scrub(text)))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -208,7 +235,57 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     if report.failed and report.when in ("setup", "call"):
         _attach(item, call, report)
+    _scrub_report(report)
+    redact.scrub_object(item.user_properties)
     return report
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    report = yield
+    _scrub_report(report)
+    return report
+
+
+def _scrub_report(report) -> None:
+    """The one hook every report passes through on the process that made it: remove every
+    registered secret from its longrepr, sections (captured output and logs) and user_properties,
+    before xdist, JUnit, the terminal or the Markdown summary see it."""
+    report.longrepr = redact.scrub_object(report.longrepr)
+    report.sections = redact.scrub_object(list(report.sections))
+    report.user_properties = redact.scrub_object(list(getattr(report, "user_properties", [])))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest):
+    """Remember which fixture an unexpected exception came from (the innermost one)."""
+    try:
+        return (yield)
+    except BaseException as exc:
+        if not hasattr(exc, _WHILE):
+            try:
+                setattr(exc, _WHILE, f"setting up fixture {fixturedef.argname}")
+            except (AttributeError, TypeError):  # an exception type without a __dict__
+                pass
+        raise
+
+
+def pytest_report_teststatus(report, config):
+    """A check that could not be verified is ERROR, also when its own body raised the cause."""
+    if report.when == "call" and report.failed and any(k == _CAUSE for k, _ in report.user_properties):
+        return "error", "E", ("ERROR", {"red": True})
+    return None
+
+
+def _unexpected(exc: BaseException, when: str) -> str:
+    """``unexpected RecursionError while setting up fixture jwks``: a crash, not a verdict."""
+    what = getattr(exc, _WHILE, None) or {"setup": "setting up the check", "call": "running the check",
+                                          "teardown": "tearing down"}.get(when, when)
+    message = str(exc)
+    if isinstance(exc, pytest.fail.Exception) and message.startswith("Timeout"):
+        limit = re.sub(r"[^0-9.]", "", message.split(")")[0])
+        return f"unexpected timeout (pytest-timeout's limit of {limit} s, ini key timeout) while {what}"
+    return f"unexpected {type(exc).__name__} while {what}"
 
 
 def _attach(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
@@ -216,7 +293,14 @@ def _attach(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport)
     catalog = config.stash[CATALOG]
     rid = remediation_id(item)
     cause = None
-    if call.excinfo is not None and isinstance(call.excinfo.value, Unverifiable):
+    exc = call.excinfo.value if call.excinfo is not None else None
+    if exc is not None and not isinstance(exc, (AssertionError, Unverifiable)):
+        # A crash (RecursionError, MemoryError, pytest-timeout, a bug) is no evidence of an
+        # incident: could not verify, and no runbook step, whatever the check's own remediation.
+        cause = _unexpected(exc, report.when)
+        report.longrepr = f"could not verify: {cause}\n\n{report.longrepr}"
+        rid = None
+    elif isinstance(exc, Unverifiable):
         error = call.excinfo.value
         cause = " ".join(str(error.cause).split()) or type(error).__name__
         report.longrepr = f"could not verify: {cause}"
@@ -256,6 +340,12 @@ def _section(remediation: Remediation, steps: str) -> tuple[str, str]:
 
 _NO_REMEDIATION = ("no runbook remediation applies: the suite itself could not reach or read this "
                    "(credentials, RBAC, network); fix that and re-run")
+_UNEXPECTED_NOTE = ("no runbook remediation applies: an unexpected error is a bug of the suite or a peer "
+                    "answering nonsense, not evidence of an incident; re-run with -l --tb=long and report it")
+
+
+def _note(cause: str) -> str:
+    return _UNEXPECTED_NOTE if cause.startswith("unexpected ") else _NO_REMEDIATION
 
 
 def _rule(title: str) -> str:
@@ -300,7 +390,7 @@ class _Results:
         cause = props.get(_CAUSE)
         self.findings.append(_Finding(
             nodeid=report.nodeid,
-            outcome="FAILED" if report.when == "call" else "ERROR",
+            outcome="FAILED" if _outcome(report) == "failed" else "ERROR",
             message=f"could not verify: {cause}" if cause else _one_line(report),
             incident=str(props.get("incident", "")),
             remediation=props.get("remediation"),
@@ -344,7 +434,8 @@ def _outcome(report: pytest.TestReport) -> str:
         return "passed"
     if report.skipped:
         return "skipped"
-    return "failed" if report.when == "call" else "error"
+    could_not_verify = any(key == _CAUSE for key, _ in report.user_properties)
+    return "failed" if report.when == "call" and not could_not_verify else "error"
 
 
 def _one_line(report: pytest.TestReport) -> str:
@@ -420,7 +511,7 @@ class _Reporter:
                 for finding in group.findings:
                     tr.line(f"      {finding.outcome} {finding.nodeid}")
                 if not remediations:
-                    tr.line(f"    {_NO_REMEDIATION}")
+                    tr.line(f"    {_note(group.key[1])}")
             else:
                 heading = remediations[0][0].title if remediations else "no remediation named"
                 tr.line(f"[{number}] {heading}", bold=True)
@@ -451,7 +542,7 @@ class _Reporter:
         if path is None or results is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(_markdown(results, config, int(exitstatus)), encoding="utf-8")
+        path.write_text(redact.scrub(_markdown(results, config, int(exitstatus))), encoding="utf-8")
 
 
 def _summary_path(config: pytest.Config) -> Path | None:
@@ -502,7 +593,8 @@ def _markdown(results: _Results, config: pytest.Config, exitstatus: int) -> str:
             lines += [f"## {number}. Could not verify: {group.key[1]}", "",
                       "Blocked checks: " + ", ".join(f"`{f.nodeid}`" for f in group.findings)]
             if not remediations:
-                lines += ["", _NO_REMEDIATION[0].upper() + _NO_REMEDIATION[1:]]
+                note = _note(group.key[1])
+                lines += ["", note[0].upper() + note[1:]]
         else:
             heading = remediations[0][0].title if remediations else "No remediation named"
             lines += [f"## {number}. {heading}", "",

@@ -268,7 +268,7 @@ def test_steps_already_shown_for_a_failure_are_referred_to_not_repeated(suite, x
     assert "Steps as in section 1 above." in markdown
 
 
-def test_unverifiable_raised_by_the_check_itself_is_one_line_under_its_own_remediation(suite):
+def test_unverifiable_raised_by_the_check_itself_is_one_error_line_under_its_own_remediation(suite):
     suite.checks("""
         import pytest
         from fixtures.errors import Unverifiable
@@ -280,8 +280,9 @@ def test_unverifiable_raised_by_the_check_itself_is_one_line_under_its_own_remed
     """)
     result = suite.run()
     out = result.stdout.str()
-    failures = out[out.index("= FAILURES ="):out.index("= Suggested remediation =")]
+    failures = out[out.index("= ERRORS ="):out.index("= Suggested remediation =")]
     assert "could not verify: PostgreSQL at 10.0.0.4:5432 timed out after 5 s" in failures
+    result.assert_outcomes(errors=1)  # could not verify is ERROR, never FAILED (unhealthy)
     assert "raise Unverifiable" not in failures
     assert "Terminate idle connections holding pool slots" in out
 

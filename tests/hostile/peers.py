@@ -1,0 +1,166 @@
+"""Small hostile peers on loopback: each accepts TCP connections and misbehaves in one way.
+
+A peer is a plain socket server in a thread (real sockets, real clients), so the suite's clients
+meet exactly what a broken or malicious server sends: nothing, a trickle, an endless stream, a
+huge body, JSON nested a million deep, a RESP server without HELLO.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Callable
+
+Behaviour = Callable[[socket.socket, "Peer"], None]
+
+
+class Peer:
+    """``with Peer(behaviour) as peer: peer.url`` - serves every connection with ``behaviour``."""
+
+    def __init__(self, behaviour: Behaviour, *, scheme: str = "http") -> None:
+        self.behaviour = behaviour
+        self.scheme = scheme
+        self.stopping = threading.Event()
+        self.requests: list[bytes] = []  # the first bytes of each connection
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.1)
+        self.port = self._server.getsockname()[1]
+        self._threads: list[threading.Thread] = []
+        self._accepting = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Peer:
+        self._accepting.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopping.set()
+        self._accepting.join(5)
+        for thread in self._threads:
+            thread.join(5)
+        self._server.close()
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                self.behaviour(conn, self)
+            except OSError:  # the client gave up: that is the point
+                pass
+
+    def send_slowly(self, conn: socket.socket, data: bytes, interval: float) -> None:
+        for byte in data:
+            if self.stopping.wait(interval):
+                return
+            conn.sendall(bytes([byte]))
+
+    def wait(self, seconds: float) -> None:
+        self.stopping.wait(seconds)
+
+
+def read_request(conn: socket.socket, peer: Peer) -> bytes:
+    conn.settimeout(5)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    peer.requests.append(data)
+    return data
+
+
+# --- HTTP behaviours ---
+
+
+def never_answers(conn, peer):
+    read_request(conn, peer)
+    peer.wait(60)
+
+
+def trickles_headers(conn, peer):
+    read_request(conn, peer)
+    peer.send_slowly(conn, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Slow: " + b"a" * 1000, 0.5)
+
+
+def trickles_body(conn, peer):
+    read_request(conn, peer)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+    peer.send_slowly(conn, b'{"keys": [' + b" " * 99990, 0.5)
+
+
+def _endless(conn, peer, head: bytes, piece: bytes):
+    read_request(conn, peer)
+    conn.sendall(head)
+    while not peer.stopping.is_set():
+        conn.sendall(piece)
+
+
+def endless_chunked(conn, peer):
+    chunk = b" " * 65536
+    _endless(conn, peer, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+             b'a\r\n{"keys": [\r\n', b"%x\r\n%s\r\n" % (len(chunk), chunk))
+
+
+def huge_body(conn, peer):
+    _endless(conn, peer, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2147483648\r\n\r\n"
+             b'{"keys": [', b" " * 65536)
+
+
+def gzip_bomb(conn, peer):
+    """32 KB on the wire, 32 MB once decompressed (ignores Accept-Encoding: identity)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = b" " * (1 << 20)
+    body = b"".join(compressor.compress(block) for _ in range(32)) + compressor.flush()
+    read_request(conn, peer)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    peer.wait(5)
+
+
+def answers(status: int, body: bytes, *, content_type: str = "application/json", extra: str = "") -> Behaviour:
+    def behaviour(conn, peer):
+        read_request(conn, peer)
+        conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+                     f"{extra}Connection: close\r\n\r\n".encode() + body)
+
+    return behaviour
+
+
+NESTED_JSON = answers(200, b'{"keys": ' + b"[" * 200_000 + b"]" * 200_000 + b"}")
+
+
+def accepts_and_closes(conn, peer):
+    read_request(conn, peer)
+
+
+def timed(call: Callable[[], object]) -> tuple[object, float, int]:
+    """Run ``call``; its result (or the exception it raised), wall seconds, and peak traced bytes."""
+    import tracemalloc
+
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        result: object = call()
+    except Exception as exc:  # the fault cases assert on the exception
+        result = exc
+    elapsed = time.monotonic() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return result, elapsed, peak
