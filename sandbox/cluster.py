@@ -5,6 +5,12 @@ its ReplicaSets, pods, metrics, HPA, events, secret jwt-keys, service account, s
 the ingress controller, the database pods and three Ready nodes. ``load_manifests`` applies every
 document of a YAML file (deploy/rbac.yaml). Both write through ``store.apply``, so every object is
 validated against the official schema.
+
+The objects are shaped as a real cluster's (see shared KUBERNETES.md): names and pod-template-hash in
+the generated-name alphabet, each pod's hostIP its node's address, every pod's kubelet report for
+metrics-server (nanocores, Ki), kubelet and controller events in the legacy shape and the scheduler's
+in the new-API shape, a node event in namespace ``default``, Deployment conditions naming the
+ReplicaSet, and an idle HPA resting at minReplicas (ScalingLimited True TooFewReplicas).
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ from typing import Any, Protocol
 
 import yaml
 
-__all__ = ["seed_production", "load_manifests", "NODE_NAMES"]
+__all__ = ["seed_production", "load_manifests", "NODE_NAMES", "NODE_IPS", "template_hash", "event_name"]
 
 NODE_NAMES = ("ip-10-0-1-11.ec2.internal", "ip-10-0-2-12.ec2.internal", "ip-10-0-3-13.ec2.internal")
+NODE_IPS = dict(zip(NODE_NAMES, ("10.0.1.11", "10.0.2.12", "10.0.3.13")))
+_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery util/rand alphanums
 
 
 class Store(Protocol):
@@ -32,6 +40,30 @@ def _ts(moment: datetime) -> str:
 
 def _hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def template_hash(text: str) -> str:
+    """A pod-template-hash as the deployment controller makes it: the FNV-32a hash of the template,
+    in decimal, each digit mapped through ``rand.SafeEncodeString`` (``"7986654d4"``)."""
+    value = 0x811C9DC5
+    for byte in text.encode():
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return "".join(_ALPHABET[ord(c) % len(_ALPHABET)] for c in str(value))
+
+
+def _suffix(text: str) -> str:
+    """A 5-character generated-name suffix, stable per ``text`` (the ReplicaSet controller's are random)."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return "".join(_ALPHABET[b % len(_ALPHABET)] for b in digest[:5])
+
+
+def event_name(involved: str, when: datetime) -> str:
+    """``<involvedObject.name>.<hex nanoseconds>``, as client-go's event recorder names events."""
+    return f"{involved}.{int(when.timestamp() * 1_000_000) * 1000:x}"
+
+
+def _micro(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _b64(text: str) -> str:
@@ -56,28 +88,58 @@ def _template(labels: dict[str, str], containers: list[dict[str, Any]], service_
                      "restartPolicy": "Always", "terminationGracePeriodSeconds": 30}}
 
 
-def _pod(store: Store, *, namespace: str, name: str, labels: dict[str, str], spec: dict[str, Any], node: str,
-         ip: str, started: datetime, owner: dict[str, Any] | None) -> dict[str, Any]:
-    statuses = [{"name": c["name"], "image": c["image"], "imageID": f"{c['image']}@sha256:{_hash(c['image']) * 6}"[:200],
-                 "containerID": f"containerd://{_hash(name + c['name']) * 6}", "ready": True, "started": True,
-                 "restartCount": 0, "state": {"running": {"startedAt": _ts(started)}}}
+def _pod_spec_defaults(spec: dict[str, Any]) -> dict[str, Any]:
+    """The fields kube-apiserver's defaulting and admission add to every pod spec."""
+    containers = [{**c, "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}
+                  for c in spec["containers"]]
+    return {**spec, "containers": containers, "dnsPolicy": "ClusterFirst", "enableServiceLinks": True,
+            "preemptionPolicy": "PreemptLowerPriority", "priority": 0, "schedulerName": "default-scheduler",
+            "securityContext": {}, "serviceAccount": spec.get("serviceAccountName", "default"),
+            "tolerations": [{"key": f"node.kubernetes.io/{t}", "operator": "Exists", "effect": "NoExecute",
+                             "tolerationSeconds": 300} for t in ("not-ready", "unreachable")]}
+
+
+def _pod_object(*, namespace: str, name: str, labels: dict[str, str], spec: dict[str, Any], node: str, ip: str,
+                started: datetime, owner: dict[str, Any] | None) -> dict[str, Any]:
+    statuses = [{"name": c["name"], "state": {"running": {"startedAt": _ts(started)}}, "lastState": {},
+                 "ready": True, "restartCount": 0, "image": c["image"],
+                 "imageID": f"{c['image'].rpartition(':')[0]}@sha256:{hashlib.sha256(c['image'].encode()).hexdigest()}",
+                 "containerID": f"containerd://{hashlib.sha256((name + c['name']).encode()).hexdigest()}",
+                 "started": True}
                 for c in spec["containers"]]
-    conditions = [{"type": t, "status": "True", "lastTransitionTime": _ts(started)}
+    conditions = [{"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": _ts(started)}
                   for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")]
     metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": labels,
                                 "creationTimestamp": _ts(started - timedelta(seconds=20))}
     if owner is not None:
+        metadata["generateName"] = owner["metadata"]["name"] + "-"
         metadata["ownerReferences"] = _owner(owner)
-    return store.apply({
+    host_ip = NODE_IPS[node]
+    return {
         "apiVersion": "v1", "kind": "Pod", "metadata": metadata,
-        "spec": {**spec, "nodeName": node},
-        "status": {"phase": "Running", "conditions": conditions, "hostIP": "10.0.1.11", "podIP": ip,
-                   "podIPs": [{"ip": ip}], "startTime": _ts(started - timedelta(seconds=15)), "qosClass": "Burstable",
-                   "containerStatuses": statuses},
-    })
+        "spec": {**_pod_spec_defaults(spec), "nodeName": node},
+        "status": {"phase": "Running", "conditions": conditions, "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
+                   "podIP": ip, "podIPs": [{"ip": ip}], "startTime": _ts(started - timedelta(seconds=15)),
+                   "containerStatuses": statuses, "qosClass": "Burstable"},
+    }
 
 
-def _deployment_status(replicas: int, created: datetime) -> dict[str, Any]:
+def _pod(store: Store, **fields: Any) -> dict[str, Any]:
+    return store.apply(_pod_object(**fields))
+
+
+def _pod_metrics(pod: dict[str, Any], usage: dict[str, tuple[int, int]]) -> dict[str, Any]:
+    """What the kubelet reported for ``pod``: per container (nanocores, working-set bytes)."""
+    meta = pod["metadata"]
+    return {"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"], "labels": meta.get("labels") or {}},
+            "timestamp": meta["creationTimestamp"], "window": "15s",
+            "containers": [{"name": c["name"], "usage": {"cpu": f"{usage[c['name']][0]}n",
+                                                         "memory": f"{usage[c['name']][1] // 1024}Ki"}}
+                           for c in pod["spec"]["containers"]]}
+
+
+def _deployment_status(replicas: int, replica_set: str, created: datetime, rolled: datetime) -> dict[str, Any]:
     return {
         "observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas, "readyReplicas": replicas,
         "availableReplicas": replicas,
@@ -86,20 +148,20 @@ def _deployment_status(replicas: int, created: datetime) -> dict[str, Any]:
              "message": "Deployment has minimum availability.",
              "lastUpdateTime": _ts(created), "lastTransitionTime": _ts(created)},
             {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
-             "message": "ReplicaSet has successfully progressed.",
-             "lastUpdateTime": _ts(created), "lastTransitionTime": _ts(created)},
+             "message": f'ReplicaSet "{replica_set}" has successfully progressed.',
+             "lastUpdateTime": _ts(rolled), "lastTransitionTime": _ts(created)},
         ],
     }
 
 
 def _replica_set(store: Store, deployment: dict[str, Any], *, revision: int, image: str, replicas: int,
                  created: datetime) -> tuple[dict[str, Any], str]:
-    template_hash = _hash(image)
-    name = f"{deployment['metadata']['name']}-{template_hash}"
+    pod_hash = template_hash(image)
+    name = f"{deployment['metadata']['name']}-{pod_hash}"
     template = yaml.safe_load(yaml.safe_dump(deployment["spec"]["template"]))
-    template["metadata"]["labels"]["pod-template-hash"] = template_hash
+    template["metadata"]["labels"]["pod-template-hash"] = pod_hash
     template["spec"]["containers"][0]["image"] = image
-    selector = {"matchLabels": {**deployment["spec"]["selector"]["matchLabels"], "pod-template-hash": template_hash}}
+    selector = {"matchLabels": {**deployment["spec"]["selector"]["matchLabels"], "pod-template-hash": pod_hash}}
     rs = store.apply({
         "apiVersion": "apps/v1", "kind": "ReplicaSet",
         "metadata": {"name": name, "namespace": deployment["metadata"]["namespace"],
@@ -112,21 +174,22 @@ def _replica_set(store: Store, deployment: dict[str, Any], *, revision: int, ima
         "status": {"replicas": replicas, "fullyLabeledReplicas": replicas, "readyReplicas": replicas,
                    "availableReplicas": replicas, "observedGeneration": 1},
     })
-    return rs, template_hash
+    return rs, pod_hash
 
 
-def _node(store: Store, name: str, index: int, created: datetime) -> None:
+def _node(store: Store, name: str, index: int, created: datetime, now: datetime) -> dict[str, Any]:
     capacity = {"cpu": "4", "memory": "16073528Ki", "pods": "58", "ephemeral-storage": "83873772Ki"}
     allocatable = {"cpu": "3920m", "memory": "15056696Ki", "pods": "58", "ephemeral-storage": "76224326324"}
-    conditions = [{"type": t, "status": "False", "reason": r, "message": m, "lastHeartbeatTime": _ts(created),
+    heartbeat = _ts(now - timedelta(seconds=70 + 40 * index))  # kubelets report status every few minutes
+    conditions = [{"type": t, "status": "False", "reason": r, "message": m, "lastHeartbeatTime": heartbeat,
                    "lastTransitionTime": _ts(created)}
                   for t, r, m in (("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
                                   ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
                                   ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"))]
     conditions.append({"type": "Ready", "status": "True", "reason": "KubeletReady",
-                       "message": "kubelet is posting ready status", "lastHeartbeatTime": _ts(created),
+                       "message": "kubelet is posting ready status", "lastHeartbeatTime": heartbeat,
                        "lastTransitionTime": _ts(created)})
-    store.apply({
+    node = store.apply({
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "creationTimestamp": _ts(created),
                      "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
@@ -135,7 +198,7 @@ def _node(store: Store, name: str, index: int, created: datetime) -> None:
                                 "eks.amazonaws.com/nodegroup": "production-workers"}},
         "spec": {"providerID": f"aws:///us-east-1{'abc'[index % 3]}/i-0{_hash(name)}"},
         "status": {"capacity": capacity, "allocatable": allocatable, "conditions": conditions,
-                   "addresses": [{"type": "InternalIP", "address": f"10.0.{index + 1}.{11 + index}"},
+                   "addresses": [{"type": "InternalIP", "address": NODE_IPS[name]},
                                  {"type": "Hostname", "address": name}],
                    "nodeInfo": {"machineID": _hash(name) * 3, "systemUUID": _hash(name + "uuid") * 3,
                                 "bootID": _hash(name + "boot") * 3, "kernelVersion": "6.1.112-124.190.amzn2023.x86_64",
@@ -145,24 +208,64 @@ def _node(store: Store, name: str, index: int, created: datetime) -> None:
     })
     store.apply({"apiVersion": "metrics.k8s.io/v1beta1", "kind": "NodeMetrics",
                  "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
-                 "timestamp": _ts(created), "window": "20s", "usage": {"cpu": f"{610 + 40 * index}m", "memory": "5820Mi"}})
+                 "timestamp": _ts(created), "window": "20s",
+                 "usage": {"cpu": f"{612_384_511 + 41_097_233 * index}n", "memory": f"{5_959_684 + 7_316 * index}Ki"}})
+    return node
 
 
-def _event(store: Store, *, namespace: str, involved: dict[str, Any], reason: str, message: str, component: str,
-           when: datetime, field_path: str = "") -> None:
-    obj_meta = involved["metadata"]
-    involved_object = {"kind": involved["kind"], "namespace": namespace, "name": obj_meta["name"],
-                       "uid": obj_meta["uid"], "apiVersion": involved["apiVersion"],
-                       "resourceVersion": obj_meta["resourceVersion"]}
+def _involved(involved: dict[str, Any], field_path: str = "") -> dict[str, Any]:
+    meta = involved["metadata"]
+    reference = {"kind": involved["kind"], "namespace": meta.get("namespace", ""), "name": meta["name"],
+                 "uid": meta["uid"], "apiVersion": involved["apiVersion"], "resourceVersion": meta["resourceVersion"]}
+    if not reference["namespace"]:
+        del reference["namespace"]
     if field_path:
-        involved_object["fieldPath"] = field_path
-    store.apply({
-        "apiVersion": "v1", "kind": "Event",
-        "metadata": {"name": f"{obj_meta['name']}.{_hash(reason + message)}", "namespace": namespace},
-        "involvedObject": involved_object, "reason": reason, "message": message, "type": "Normal",
-        "source": {"component": component}, "firstTimestamp": _ts(when), "lastTimestamp": _ts(when), "count": 1,
-        "reportingComponent": component, "reportingInstance": "",
-    })
+        reference["fieldPath"] = field_path
+    return reference
+
+
+def legacy_event(*, involved: dict[str, Any], reason: str, message: str, component: str, when: datetime,
+                 field_path: str = "", event_type: str = "Normal", count: int = 1, host: str = "",
+                 first: datetime | None = None) -> dict[str, Any]:
+    """An event from client-go's legacy recorder (kubelet, most controllers): count and timestamps,
+    ``source.component``, ``eventTime: null``. Node events are stored in namespace ``default``."""
+    source = {"component": component, **({"host": host} if host else {})}
+    return {"apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": event_name(involved["metadata"]["name"], first or when),
+                         "namespace": involved["metadata"].get("namespace") or "default"},
+            "involvedObject": _involved(involved, field_path), "reason": reason, "message": message,
+            "source": source, "firstTimestamp": _ts(first or when), "lastTimestamp": _ts(when), "count": count,
+            "type": event_type, "eventTime": None, "reportingComponent": component, "reportingInstance": host}
+
+
+def new_api_event(*, involved: dict[str, Any], reason: str, message: str, controller: str, instance: str,
+                  action: str, when: datetime, event_type: str = "Normal") -> dict[str, Any]:
+    """An event from the events.k8s.io recorder (the scheduler, newer controllers), read through core/v1:
+    ``source: {}``, no timestamps, no ``count``, ``eventTime`` with microseconds."""
+    return {"apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": event_name(involved["metadata"]["name"], when),
+                         "namespace": involved["metadata"].get("namespace") or "default"},
+            "involvedObject": _involved(involved), "reason": reason, "message": message, "source": {},
+            "firstTimestamp": None, "lastTimestamp": None, "type": event_type, "eventTime": _micro(when),
+            "action": action, "reportingComponent": controller, "reportingInstance": instance}
+
+
+def _rollout_events(pod: dict[str, Any], image: str, scheduled: datetime) -> list[dict[str, Any]]:
+    """The four events a pod's start leaves: Scheduled (new API), Pulled, Created, Started (kubelet)."""
+    name, node = pod["metadata"]["name"], pod["spec"]["nodeName"]
+    container = pod["spec"]["containers"][0]["name"]
+    kubelet = {"involved": pod, "component": "kubelet", "host": node, "field_path": f"spec.containers{{{container}}}"}
+    return [
+        new_api_event(involved=pod, reason="Scheduled", action="Binding", controller="default-scheduler",
+                      instance=f"default-scheduler-{NODE_NAMES[0]}", when=scheduled,
+                      message=f"Successfully assigned {pod['metadata']['namespace']}/{name} to {node}"),
+        legacy_event(**kubelet, reason="Pulled", when=scheduled + timedelta(seconds=2),
+                     message=f'Container image "{image}" already present on machine'),
+        legacy_event(**kubelet, reason="Created", when=scheduled + timedelta(seconds=2, milliseconds=300),
+                     message=f"Created container: {container}"),
+        legacy_event(**kubelet, reason="Started", when=scheduled + timedelta(seconds=3),
+                     message=f"Started container {container}"),
+    ]
 
 
 def seed_production(store: Store, *, namespace: str = "production", deployment: str = "app-backend",
@@ -171,14 +274,18 @@ def seed_production(store: Store, *, namespace: str = "production", deployment: 
                     jwt_private_pem: str, jwt_public_pem: str, role_arn: str, now: datetime) -> None:
     """Write a healthy production into ``store``: everything the runbook's investigation steps read."""
     created = now - timedelta(days=3)
-    rolled = now - timedelta(hours=2)
+    rolled = now - timedelta(minutes=45)  # within the API server's 1 h event TTL: its events are still there
     for ns in (namespace, "ingress-nginx", "kube-system", "runbook-checks"):
         store.apply({"apiVersion": "v1", "kind": "Namespace",
                      "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns},
                                   "creationTimestamp": _ts(created - timedelta(days=30))},
-                     "status": {"phase": "Active"}})
-    for index, node in enumerate(NODE_NAMES):
-        _node(store, node, index, created - timedelta(days=30))
+                     "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+    nodes = [_node(store, node, index, created - timedelta(days=30), now) for index, node in enumerate(NODE_NAMES)]
+    # The node controller re-registers nodes when kube-controller-manager restarts: a Normal event on the
+    # Node, which the API server keeps in namespace default (node events never appear in production's).
+    store.apply(legacy_event(involved=nodes[0], reason="RegisteredNode", component="node-controller",
+                             message=f"Node {NODE_NAMES[0]} event: Registered Node {NODE_NAMES[0]} in Controller",
+                             when=now - timedelta(minutes=38)))
 
     labels = {"app": deployment}
     app = _container("app", image, port=8000, cpu=("250m", "1"), memory=("512Mi", "1Gi"))
@@ -196,23 +303,25 @@ def seed_production(store: Store, *, namespace: str = "production", deployment: 
         "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)}, "template": template,
                  "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
                  "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}},
-        "status": _deployment_status(replicas, rolled),
+        "status": _deployment_status(replicas, f"{deployment}-{template_hash(image)}", created, rolled),
     })
     _replica_set(store, deploy, revision=6, image=previous_image, replicas=0, created=created)
-    current, template_hash = _replica_set(store, deploy, revision=7, image=image, replicas=replicas, created=rolled)
+    current, pod_hash = _replica_set(store, deploy, revision=7, image=image, replicas=replicas, created=rolled)
     pod_spec = current["spec"]["template"]["spec"]
+    store.apply(legacy_event(involved=deploy, reason="ScalingReplicaSet", component="deployment-controller",
+                             message=f"Scaled up replica set {current['metadata']['name']} from 0 to {replicas}",
+                             when=rolled))
     pods = []
     for index in range(replicas):
-        suffix = _hash(f"{template_hash}-{index}")[:5]
-        pod = _pod(store, namespace=namespace, name=f"{deployment}-{template_hash}-{suffix}",
-                   labels={**labels, "pod-template-hash": template_hash}, spec=pod_spec,
+        pod = _pod(store, namespace=namespace, name=f"{current['metadata']['name']}-{_suffix(f'{pod_hash}-{index}')}",
+                   labels={**labels, "pod-template-hash": pod_hash}, spec=pod_spec,
                    node=NODE_NAMES[index % len(NODE_NAMES)], ip=f"10.0.{index % 3 + 1}.{100 + index}",
                    started=rolled + timedelta(seconds=30), owner=current)
         pods.append(pod)
-        store.apply({"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
-                     "metadata": {"name": pod["metadata"]["name"], "namespace": namespace, "labels": pod["metadata"]["labels"]},
-                     "timestamp": _ts(now), "window": "18s",
-                     "containers": [{"name": "app", "usage": {"cpu": f"{115 + 5 * index}m", "memory": f"{296 + 4 * index}Mi"}}]})
+        # Idle: about 80m of the 250m request (32%, below the HPA's 70% target) and 300 MiB of 1 GiB.
+        store.apply(_pod_metrics(pod, {"app": (78_412_903 + 2_731_118 * index, (301_212 + 3_876 * index) * 1024)}))
+        for event in _rollout_events(pod, image, rolled + timedelta(seconds=5 + index)):
+            store.apply(event)
 
     store.apply({
         "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
@@ -220,30 +329,20 @@ def seed_production(store: Store, *, namespace: str = "production", deployment: 
         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment},
                  "minReplicas": 3, "maxReplicas": 10,
                  "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]},
-        "status": {"currentReplicas": replicas, "desiredReplicas": replicas, "lastScaleTime": _ts(rolled),
-                   "currentMetrics": [{"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 48, "averageValue": "120m"}}}],
+        # At rest: 32% of the request recommends 2 replicas, below minReplicas 3, so the HPA holds 3
+        # and says ScalingLimited True TooFewReplicas, the normal idle state.
+        "status": {"observedGeneration": 1, "currentReplicas": replicas, "desiredReplicas": replicas,
+                   "lastScaleTime": _ts(rolled),
+                   "currentMetrics": [{"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 32, "averageValue": "81m"}}}],
                    "conditions": [{"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale",
                                    "message": "recommended size matches current size", "lastTransitionTime": _ts(created)},
                                   {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound",
                                    "message": "the HPA was able to successfully calculate a replica count from cpu resource utilization (percentage of request)",
                                    "lastTransitionTime": _ts(created)},
-                                  {"type": "ScalingLimited", "status": "False", "reason": "DesiredWithinRange",
-                                   "message": "the desired count is within the acceptable range", "lastTransitionTime": _ts(created)}]},
+                                  {"type": "ScalingLimited", "status": "True", "reason": "TooFewReplicas",
+                                   "message": "the desired replica count is less than the minimum replica count",
+                                   "lastTransitionTime": _ts(rolled)}]},
     })
-
-    _event(store, namespace=namespace, involved=deploy, reason="ScalingReplicaSet",
-           message=f"Scaled up replica set {current['metadata']['name']} to {replicas}", component="deployment-controller",
-           when=rolled)
-    for pod in pods:
-        name = pod["metadata"]["name"]
-        _event(store, namespace=namespace, involved=pod, reason="Scheduled",
-               message=f"Successfully assigned {namespace}/{name} to {pod['spec']['nodeName']}", component="default-scheduler",
-               when=rolled + timedelta(seconds=5))
-        _event(store, namespace=namespace, involved=pod, reason="Pulled", field_path="spec.containers{app}",
-               message=f'Container image "{image}" already present on machine', component="kubelet",
-               when=rolled + timedelta(seconds=20))
-        _event(store, namespace=namespace, involved=pod, reason="Started", field_path="spec.containers{app}",
-               message="Started container app", component="kubelet", when=rolled + timedelta(seconds=25))
 
     store.apply({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                  "metadata": {"name": "jwt-keys", "namespace": namespace, "creationTimestamp": _ts(created)},
@@ -281,20 +380,25 @@ def _ingress_controller(store: Store, created: datetime) -> None:
                      "annotations": {"deployment.kubernetes.io/revision": "1"}},
         "spec": {"replicas": 1, "selector": {"matchLabels": dict(labels)},
                  "template": _template(dict(labels), [container], service_account="ingress-nginx")},
-        "status": _deployment_status(1, created),
+        "status": _deployment_status(1, f"{name}-{template_hash(container['image'])}", created, created),
     })
-    rs, template_hash = _replica_set(store, deploy, revision=1, image=container["image"], replicas=1, created=created)
-    _pod(store, namespace=namespace, name=f"{name}-{template_hash}-{_hash(name)[:5]}",
-         labels={**labels, "pod-template-hash": template_hash}, spec=rs["spec"]["template"]["spec"],
-         node=NODE_NAMES[0], ip="10.0.1.50", started=created + timedelta(seconds=30), owner=rs)
+    rs, pod_hash = _replica_set(store, deploy, revision=1, image=container["image"], replicas=1, created=created)
+    pod = _pod(store, namespace=namespace, name=f"{rs['metadata']['name']}-{_suffix(name)}",
+               labels={**labels, "pod-template-hash": pod_hash}, spec=rs["spec"]["template"]["spec"],
+               node=NODE_NAMES[0], ip="10.0.1.50", started=created + timedelta(seconds=30), owner=rs)
+    store.apply(_pod_metrics(pod, {"controller": (3_918_245, 97_628_160)}))
 
 
 def _stateful_pod(store: Store, namespace: str, name: str, app: str, image: str, port: int, created: datetime) -> None:
     container = _container(app, image, port=port, cpu=("250m", "2"), memory=("256Mi", "2Gi"))
     container["ports"][0]["name"] = app[:15]
-    _pod(store, namespace=namespace, name=name, labels={"app": app, "statefulset.kubernetes.io/pod-name": name},
-         spec=_template({}, [container])["spec"], node=NODE_NAMES[1 if app == "postgres" else 2],
-         ip=f"10.0.2.{60 if app == 'postgres' else 61}", started=created + timedelta(seconds=40), owner=None)
+    node = NODE_NAMES[1 if app == "postgres" else 2]
+    pod = _pod(store, namespace=namespace, name=name, labels={"app": app, "statefulset.kubernetes.io/pod-name": name},
+               spec=_template({}, [container])["spec"], node=node,
+               ip=f"10.0.{2 if app == 'postgres' else 3}.{60 if app == 'postgres' else 61}",
+               started=created + timedelta(seconds=40), owner=None)
+    usage = (21_473_092, 181_334_016) if app == "postgres" else (6_104_377, 11_620_352)
+    store.apply(_pod_metrics(pod, {app: usage}))
 
 
 def load_manifests(store: Store, path: Path | str) -> list[dict[str, Any]]:

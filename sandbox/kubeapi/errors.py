@@ -7,10 +7,11 @@ from typing import Any
 __all__ = ["ApiError", "status_body"]
 
 
-def status_body(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A ``Status`` object of a failed request."""
+def status_body(code: int, reason: str, message: str, details: dict[str, Any] | None = None,
+                metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A ``Status`` object of a failed request (``metadata`` carries a fresh ``continue`` on 410)."""
     body: dict[str, Any] = {
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "kind": "Status", "apiVersion": "v1", "metadata": metadata or {}, "status": "Failure",
         "message": message, "reason": reason, "code": code,
     }
     if details:
@@ -21,12 +22,14 @@ def status_body(code: int, reason: str, message: str, details: dict[str, Any] | 
 class ApiError(Exception):
     """A request failure carrying its HTTP code and ``Status`` reason; the handler serializes it."""
 
-    def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None,
+                 metadata: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code, self.reason, self.message, self.details = code, reason, message, details
+        self.metadata = metadata
 
     def status(self) -> dict[str, Any]:
-        return status_body(self.code, self.reason, self.message, self.details)
+        return status_body(self.code, self.reason, self.message, self.details, self.metadata)
 
     @classmethod
     def not_found(cls, qualified: str, name: str, group: str, plural: str) -> ApiError:

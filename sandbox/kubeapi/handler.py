@@ -8,6 +8,7 @@ audit deque and the log source.
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -15,10 +16,10 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from sandbox.kubeapi import discovery, patch, rbac, tables
+from sandbox.kubeapi import discovery, eventsv1, metrics, patch, rbac, tables
 from sandbox.kubeapi.audit import AuditRecord
 from sandbox.kubeapi.errors import ApiError, status_body
-from sandbox.kubeapi.resources import ResourceType, by_path
+from sandbox.kubeapi.resources import ResourceType, by_kind, by_path, stored_as
 from sandbox.kubeapi.selectors import parse_field_selector, parse_label_selector
 from sandbox.kubeapi.version import VERSION_INFO
 
@@ -32,6 +33,14 @@ _OPENAPI_V2_PROTO = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 _PROTOBUF = "application/vnd.kubernetes.protobuf"
 _WATCH = "watch"  # internal marker: _send streams an empty watch, body holds its duration
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))\s")
+_PODS = by_kind("v1", "Pod")
+_NODES = by_kind("v1", "Node")
+# kube-apiserver's words (staging/src/k8s.io/apiserver/pkg/storage/etcd3/store.go) for a compacted token.
+_EXPIRED = ("The provided continue parameter is too old to display a consistent list result. You can start a new "
+            "list without the continue parameter, or use the continue token in this response to retrieve the "
+            "remainder of the results. Continuing with the provided token results in an inconsistent list - "
+            "objects that were created, modified, or deleted between the time the first chunk was returned and "
+            "now may show up in the list.")
 
 
 class APIRequestHandler(BaseHTTPRequestHandler):
@@ -175,42 +184,112 @@ class APIRequestHandler(BaseHTTPRequestHandler):
         if not request.is_resource:
             return self._non_resource(request.path, user)
         rtype: ResourceType = target
+        stored = stored_as(rtype)
         store, ns, name, sub = self.api.store, request.namespace, request.name, request.subresource
         verb = request.verb
         if verb == "watch":
             return self._watch(query)
         if verb == "list":
+            if rtype.metrics:
+                return 200, _JSON, self._metrics_list(rtype, ns or None, query)
             return 200, _JSON, self._list(rtype, ns or None, query)
         if verb == "deletecollection":
-            items = [o for o in self._select(rtype, ns or None, query)]
-            gone = [store.remove(rtype, o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in items]
-            return 200, _JSON, _dump(self._list_body(rtype, gone, store.resource_version))
+            items = self._select(rtype, ns or None, query)
+            gone = [store.remove(stored, o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in items]
+            return 200, _JSON, _dump(self._list_body(rtype, [self._out(rtype, o) for o in gone],
+                                                     {"resourceVersion": store.resource_version}))
         if sub == "log":
             return 200, "text/plain", self._log(ns, name, query).encode()
         if sub == "scale":
             return self._scale(method, rtype, ns, name, raw)
         if verb == "get":
-            obj = store.read(rtype, ns, name)
+            obj = self._read(rtype, ns, name)
             table = tables.to_table(rtype.kind, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]}) \
-                if not sub and tables.wants_table(self.headers.get("Accept", "")) else None
-            return 200, _JSON, _dump(table or obj)
+                if not sub and not rtype.metrics and tables.wants_table(self.headers.get("Accept", "")) else None
+            return 200, _JSON, _dump(table or self._out(rtype, obj))
         if verb == "create":
-            return 201, _JSON, _dump(store.create(rtype, ns, self._json_body(raw)))
+            return 201, _JSON, _dump(self._out(rtype, store.create(stored, ns, self._in(rtype, self._json_body(raw)))))
         if verb == "update":
-            return 200, _JSON, _dump(store.replace(rtype, ns, name, self._json_body(raw), subresource=sub or None))
+            obj = store.replace(stored, ns, name, self._in(rtype, self._json_body(raw)), subresource=sub or None)
+            return 200, _JSON, _dump(self._out(rtype, obj))
         if verb == "patch":
             content_type = self.headers.get("Content-Type", "").split(";")[0].strip()
             if content_type not in patch.PATCH_TYPES:
                 self._json_body(raw)  # protobuf gets its own message
                 raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
                                f"accepted media types include: {', '.join(patch.PATCH_TYPES)}")
-            obj, created = store.modify(rtype, ns, name, lambda old: patch.apply_patch(content_type, old, raw),
-                                        subresource=sub or None,
-                                        create_missing=content_type == patch.APPLY_PATCH and not sub)
-            return (201 if created else 200), _JSON, _dump(obj)
+            if content_type != patch.APPLY_PATCH or sub:
+                self._read(rtype, ns, name)  # the 404 names the requested resource
+            obj, created = store.modify(
+                stored, ns, name,
+                lambda old: self._in(rtype, patch.apply_patch(content_type, self._view(rtype, old), raw)),
+                subresource=sub or None, create_missing=content_type == patch.APPLY_PATCH and not sub)
+            return (201 if created else 200), _JSON, _dump(self._out(rtype, obj))
         if verb == "delete":
-            return 200, _JSON, _dump(store.remove(rtype, ns, name))
+            self._read(rtype, ns, name)
+            return 200, _JSON, _dump(self._out(rtype, store.remove(stored, ns, name)))
         raise ApiError.method_not_allowed()
+
+    # -- views: events.k8s.io over core events, metrics.k8s.io computed from the kubelets' reports ----
+
+    def _read(self, rtype: ResourceType, namespace: str, name: str) -> dict[str, Any]:
+        """The stored object behind a GET, with the 404 text the requested resource has."""
+        try:
+            obj = self.api.store.read(stored_as(rtype), namespace, name)
+            if rtype.metrics and self._metrics_subject(rtype, obj) is None:
+                raise ApiError(404, "NotFound", "")
+            return obj
+        except ApiError as error:
+            if error.code != 404:
+                raise
+            if rtype.metrics:  # metrics-server names the object namespace/name
+                shown = f"{namespace}/{name}" if rtype.namespaced else name
+                raise ApiError(404, "NotFound", f'{rtype.kind.lower()}.{rtype.group} "{shown}" not found',
+                               {"name": shown, "group": rtype.group, "kind": rtype.plural}) from None
+            raise ApiError.not_found(rtype.qualified, name, rtype.group, rtype.plural) from None
+
+    def _view(self, rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        """A stored object in the shape of the requested version (events.k8s.io/v1 of a core event)."""
+        return eventsv1.from_core(obj) if rtype.storage else obj
+
+    def _in(self, rtype: ResourceType, obj: Any) -> Any:
+        if rtype.storage and isinstance(obj, dict):
+            if obj.get("apiVersion", rtype.api_version) != rtype.api_version:
+                raise ApiError.bad_request(f"the object is a {obj.get('apiVersion')} {obj.get('kind')}, "
+                                           f"not a {rtype.api_version} {rtype.kind}")
+            return eventsv1.to_core(obj)
+        return obj
+
+    def _out(self, rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        """What a client reads: the version's shape, and metrics as metrics-server renders them."""
+        if rtype.metrics:
+            subject = self._metrics_subject(rtype, obj)
+            render = metrics.render_pod if rtype.namespaced else metrics.render_node
+            return render(obj, subject or {"metadata": obj["metadata"]}, datetime.now(timezone.utc))
+        return self._view(rtype, obj)
+
+    def _metrics_subject(self, rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """The running pod (or the node) a metrics object reports on, or None: no metrics without one."""
+        meta = obj["metadata"]
+        if not rtype.namespaced:
+            return _find(self.api.store, _NODES, "", meta["name"])
+        pod = _find(self.api.store, _PODS, meta.get("namespace", ""), meta["name"])
+        return pod if pod is not None and (pod.get("status") or {}).get("phase") == "Running" else None
+
+    def _metrics_list(self, rtype: ResourceType, namespace: str | None, query: dict[str, str]) -> bytes:
+        """Every metrics object at once (metrics-server ignores limit and continue), ``metadata: {}``."""
+        labels = parse_label_selector(query.get("labelSelector"))
+        fields = parse_field_selector(query.get("fieldSelector"), rtype)
+        now = datetime.now(timezone.utc)
+        render = metrics.render_pod if rtype.namespaced else metrics.render_node
+        items = []
+        for obj in self.api.store.items(rtype, namespace)[0]:
+            subject = self._metrics_subject(rtype, obj)
+            if subject is not None:
+                item = render(obj, subject, now)
+                if labels(item) and fields(item):
+                    items.append(item)
+        return _dump({"kind": f"{rtype.kind}List", "apiVersion": rtype.api_version, "metadata": {}, "items": items})
 
     def _watch(self, query: dict[str, str]) -> tuple[int, str, bytes]:
         """An event stream that stays silent (there are no controllers here) until ``timeoutSeconds``
@@ -249,42 +328,64 @@ class APIRequestHandler(BaseHTTPRequestHandler):
 
     def _select(self, rtype: ResourceType, namespace: str | None, query: dict[str, str]) -> list[dict[str, Any]]:
         labels = parse_label_selector(query.get("labelSelector"))
-        fields = parse_field_selector(query.get("fieldSelector"), rtype.field_selectors)
-        items, _ = self.api.store.items(rtype, namespace)
+        fields = parse_field_selector(query.get("fieldSelector"), rtype)
+        items, _ = self.api.store.items(stored_as(rtype), namespace)
         return [o for o in items if labels(o) and fields(o)]
 
     @staticmethod
-    def _list_body(rtype: ResourceType, items: list[dict[str, Any]], resource_version: str,
-                   cont: str = "", remaining: int = 0) -> dict[str, Any]:
-        metadata: dict[str, Any] = {"resourceVersion": resource_version}
-        if cont:
-            metadata["continue"], metadata["remainingItemCount"] = cont, remaining
+    def _list_body(rtype: ResourceType, items: list[dict[str, Any]], metadata: dict[str, Any]) -> dict[str, Any]:
         return {"kind": f"{rtype.kind}List", "apiVersion": rtype.api_version, "metadata": metadata, "items": items}
 
     def _list(self, rtype: ResourceType, namespace: str | None, query: dict[str, str]) -> bytes:
-        resource_version = self.api.store.resource_version
-        items = self._select(rtype, namespace, query)
-        if query.get("continue"):
-            try:
-                after = tuple(json.loads(base64.urlsafe_b64decode(query["continue"]))["after"])
-            except (ValueError, KeyError, TypeError):
-                raise ApiError.bad_request("invalid continue token") from None
-            items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after]
+        """One page of a list, as kube-apiserver pages etcd.
+
+        ``limit`` caps the page; ``continue`` (opaque: revision and last key) resumes from a snapshot of
+        the first page's moment; a compacted revision is 410 Expired with a fresh token (which continues
+        inconsistently, from the present); ``continue`` with a ``resourceVersion`` is a 400;
+        ``remainingItemCount`` is sent only when the list has no selector.
+        """
+        stored = stored_as(rtype)
+        labels = parse_label_selector(query.get("labelSelector"))
+        fields = parse_field_selector(query.get("fieldSelector"), rtype)
+        selected = bool(query.get("labelSelector") or query.get("fieldSelector"))
         try:
             limit = int(query.get("limit") or 0)
         except ValueError:
             raise ApiError.bad_request(f"invalid limit {query.get('limit')!r}") from None
-        cont, remaining = "", 0
-        if 0 < limit < len(items):
-            last = items[limit - 1]["metadata"]
-            token = {"after": [last.get("namespace", ""), last["name"]], "rv": resource_version}
-            cont = base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
-            remaining = len(items) - limit
-            items = items[:limit]
-        body = self._list_body(rtype, items, resource_version, cont, remaining)
+        token = query.get("continue") or ""
+        start = ""
+        if token:
+            if query.get("resourceVersion") not in (None, "", "0"):
+                raise ApiError.bad_request("specifying resource version is not allowed when using continue")
+            revision, start = _decode_continue(token)
+            try:
+                snapshot = self.api.store.snapshot(stored, None if revision == -1 else revision)
+            except ApiError as error:
+                if error.code != 410:
+                    raise
+                raise ApiError(410, "Expired", _EXPIRED,
+                               metadata={"continue": _encode_continue(-1, start)}) from None
+        else:
+            snapshot = self.api.store.snapshot(stored)
+        first, end = snapshot.span(namespace)
+        index = max(first, bisect.bisect_left(snapshot.keys, start)) if token else first
+        items: list[dict[str, Any]] = []
+        while index < end and (limit <= 0 or len(items) < limit):
+            obj = snapshot.objects[index]
+            index += 1
+            if labels(obj) and fields(obj):
+                items.append(obj)
+        metadata: dict[str, Any] = {"resourceVersion": str(snapshot.resource_version)}
+        if limit > 0 and index < end:  # more keys in range, whether or not they match
+            metadata["continue"] = _encode_continue(snapshot.resource_version, snapshot.keys[index - 1] + "\x00")
+            if not selected:
+                metadata["remainingItemCount"] = end - index
+            self.api.store.keep(stored, snapshot)
         if tables.wants_table(self.headers.get("Accept", "")):
-            body = tables.to_table(rtype.kind, items, body["metadata"]) or body
-        return _dump(body)
+            table = tables.to_table(rtype.kind, items, metadata)
+            if table is not None:
+                return _dump(table)
+        return _dump(self._list_body(rtype, [self._out(rtype, o) for o in items], metadata))
 
     def _log(self, namespace: str, name: str, query: dict[str, str]) -> str:
         pods = by_path("", "v1", "pods")
@@ -341,6 +442,30 @@ class APIRequestHandler(BaseHTTPRequestHandler):
 
 def _dump(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _find(store: Any, rtype: ResourceType, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        return store.read(rtype, namespace, name)
+    except ApiError:
+        return None
+
+
+def _encode_continue(revision: int, start: str) -> str:
+    """apimachinery's continue token: unpadded URL-safe base64 of {"v", "rv", "start"}."""
+    token = json.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": start}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+
+
+def _decode_continue(token: str) -> tuple[int, str]:
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if decoded["v"] != "meta.k8s.io/v1" or not isinstance(decoded["rv"], int) or decoded["rv"] < -1 \
+                or not isinstance(decoded["start"], str):
+            raise ValueError(decoded)
+        return decoded["rv"], decoded["start"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise ApiError.bad_request("invalid continue token: continue key is not valid") from None
 
 
 def _logged_at(line: str) -> datetime | None:

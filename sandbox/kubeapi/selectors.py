@@ -6,7 +6,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from sandbox.kubeapi import eventsv1
 from sandbox.kubeapi.errors import ApiError
+from sandbox.kubeapi.resources import ResourceType
 
 __all__ = ["parse_label_selector", "parse_field_selector", "match_labels"]
 
@@ -86,20 +88,56 @@ def _lookup(obj: dict[str, Any], path: str) -> str:
     return str(value)
 
 
-def parse_field_selector(selector: str | None, supported: frozenset[str]) -> Predicate:
-    """A predicate for a ``fieldSelector``; fields outside ``metadata.name``/``metadata.namespace`` and
-    the resource's ``supported`` set are rejected with 400, as the real API server does."""
+def _flag(path: str) -> Callable[[dict[str, Any]], str]:
+    """A boolean field that selects as "true"/"false", "false" when absent (``fmt.Sprint`` of a Go bool)."""
+    return lambda obj: _lookup(obj, path) or "false"
+
+
+# Selectable values that are not the field's own JSON text (kubernetes pkg/registry/*/strategy.go).
+_COMPUTED: dict[tuple[str, str], Callable[[dict[str, Any]], str]] = {
+    ("Pod", "spec.hostNetwork"): _flag("spec.hostNetwork"),
+    ("Pod", "status.podIPs"): lambda obj: ",".join(
+        str(ip.get("ip", "")) for ip in (obj.get("status") or {}).get("podIPs") or [] if isinstance(ip, dict)),
+    ("Node", "spec.unschedulable"): _flag("spec.unschedulable"),
+    ("Event", "source"): lambda obj: _lookup(obj, "source.component") or _lookup(obj, "reportingComponent"),
+}
+_DEFAULT_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
+
+
+def _never(obj: dict[str, Any]) -> str | None:
+    return None
+
+
+def parse_field_selector(selector: str | None, rtype: ResourceType) -> Predicate:
+    """A predicate for a ``fieldSelector`` on ``rtype``'s objects, with the real API server's 400s.
+
+    Kinds with their own selectable fields answer ``field label not supported: <label>``; the others
+    apimachinery's default message. metrics.k8s.io rejects nothing: a term on another field matches
+    no object. Views (events.k8s.io) map their labels onto the stored kind's.
+    """
     checks = []
     for part in _split(selector or ""):
         m = re.match(r"^\s*([A-Za-z0-9._]+)\s*(==|=|!=)\s*(.*?)\s*$", part)
         if not m:
             raise ApiError.bad_request(f"invalid field selector: {part.strip()!r}")
-        field, op, value = m.groups()
-        if field not in supported and field not in ("metadata.name", "metadata.namespace"):
-            raise ApiError.bad_request(f'field label not supported: {field}')
+        label, op, value = m.groups()
+        if rtype.metrics and label not in _DEFAULT_FIELDS:
+            checks.append((_never, op == "!=", value))
+            continue
+        if label not in (rtype.field_selectors or _DEFAULT_FIELDS):
+            if rtype.field_selectors:
+                raise ApiError.bad_request(f"field label not supported: {label}")
+            raise ApiError.bad_request(f'"{label}" is not a known field selector: only "metadata.name", "metadata.namespace"')
+        if rtype.storage:
+            label = eventsv1.core_field_label(label)
+        field = _COMPUTED.get((rtype.kind, label)) or (lambda obj, path=label: _lookup(obj, path))
         checks.append((field, op == "!=", value))
 
     def matches(obj: dict[str, Any]) -> bool:
-        return all((_lookup(obj, f) == v) != negate for f, negate, v in checks)
+        for field, negate, value in checks:
+            actual = field(obj)
+            if actual is None or (actual == value) == negate:
+                return False
+        return True
 
     return matches

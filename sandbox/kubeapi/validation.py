@@ -26,7 +26,7 @@ from sandbox.kubeapi.errors import ApiError
 from sandbox.kubeapi.resources import ResourceType
 from sandbox.kubeapi.version import SCHEMA_VERSION
 
-__all__ = ["validate_object", "preload"]
+__all__ = ["validate_object", "check_name", "preload"]
 
 _SCHEMA_DIR = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"v{SCHEMA_VERSION}-local-strict"
 _lock = threading.Lock()
@@ -81,17 +81,35 @@ def _cause(error: jsonschema.ValidationError) -> tuple[str, str, str]:
     return "FieldValueInvalid", where, error.message
 
 
+def _name_causes(obj: dict[str, Any]) -> list[tuple[str, str, str]]:
+    name = (obj.get("metadata") or {}).get("name") or ""
+    if not name:
+        return [("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")]
+    if not _NAME.match(name) or len(name) > 253:
+        return [("FieldValueInvalid", "metadata.name",
+                 f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower case '
+                 "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character")]
+    return []
+
+
+def check_name(rtype: ResourceType, obj: dict[str, Any]) -> None:
+    """Raise ``ApiError`` 422 if ``obj``'s name is missing or not a DNS subdomain (the per-copy check of
+    a bulk seed, whose shape was validated once)."""
+    causes = _name_causes(obj)
+    if causes:
+        raise ApiError.invalid(rtype.qualified_kind, (obj.get("metadata") or {}).get("name") or "", rtype.group,
+                               rtype.kind, causes)
+
+
 def validate_object(rtype: ResourceType, obj: dict[str, Any]) -> None:
     """Raise ``ApiError`` 422 Invalid (naming the fields) if ``obj`` does not fit its official schema."""
     metadata = obj.get("metadata") or {}
     name = metadata.get("name") or ""
-    causes: list[tuple[str, str, str]] = []
-    if not name:
-        causes.append(("FieldValueRequired", "metadata.name", "Required value: name or generateName is required"))
-    elif not _NAME.match(name) or len(name) > 253:
-        causes.append(("FieldValueInvalid", "metadata.name",
-                       f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower case '
-                       "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"))
+    causes = _name_causes(obj)
+    if rtype.metrics:
+        from sandbox.kubeapi.metrics import check_usage
+
+        causes.extend(check_usage(obj))
     if rtype.schema:
         errors = sorted(_validator(rtype).iter_errors(obj), key=lambda e: list(e.absolute_path))
         causes.extend(_cause(e) for e in errors[:10])

@@ -60,11 +60,13 @@ def test_kubectl_gets_each_seeded_resource_by_its_short_name(kube, resource, exp
     assert expected in result.stdout
 
 
-def test_kubectl_top_pods_shows_the_seeded_metrics(kube):
+def test_kubectl_top_pods_shows_every_running_pod_rounding_nanocores_up_and_kibibytes_down(kube):
     result = kube.kubectl("top", "pods", "-n", "production")
     assert result.returncode == 0, result.stderr
-    rows = [line.split() for line in result.stdout.splitlines()[1:]]
-    assert len(rows) == 3 and all(r[1].endswith("m") and r[2].endswith("Mi") for r in rows), result.stdout
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[1:]}
+    assert len(rows) == 5 and {"postgres-0", "redis-0"} <= set(rows), result.stdout
+    first = min(name for name in rows if name.startswith("app-backend-"))
+    assert rows[first] == ["79m", "294Mi"], result.stdout  # 78412903n and 301212Ki as metrics-server sends them
 
 
 def test_kubectl_rollout_status_says_the_deployment_rolled_out(kube):
@@ -138,8 +140,8 @@ def test_pagination_with_limit_and_continue_returns_every_item_once(kube):
         remaining.append(page["metadata"]["remainingItemCount"])
     everything = kube.request("GET", "/api/v1/events").json()["items"]
     assert sorted(seen) == sorted({(i["metadata"]["namespace"], i["metadata"]["name"]) for i in everything})
-    assert len(seen) == len(set(seen)) == 10
-    assert remaining == [6, 2]
+    assert len(seen) == len(set(seen)) == 14
+    assert remaining == [10, 6, 2]
 
 
 @pytest.mark.parametrize(("selector", "count"), [
