@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 import yaml
 
+from sandbox.kubeapi import resources
+
 __all__ = ["seed_production", "load_manifests", "NODE_NAMES", "NODE_IPS", "template_hash", "event_name"]
 
 NODE_NAMES = ("ip-10-0-1-11.ec2.internal", "ip-10-0-2-12.ec2.internal", "ip-10-0-3-13.ec2.internal")
@@ -405,3 +407,52 @@ def load_manifests(store: Store, path: Path | str) -> list[dict[str, Any]]:
     """Apply every document of the YAML file at ``path``; returns what was stored."""
     with open(path, encoding="utf-8") as handle:
         return [store.apply(doc) for doc in yaml.safe_load_all(handle) if doc]
+
+
+def scale_deployment(store: Any, *, replicas: int, now: datetime, namespace: str = "production",
+                     deployment: str = "app-backend") -> None:
+    """Run ``replicas`` pods of the deployment's current ReplicaSet, each with its kubelet report and the
+    four events of its start, as a large production would (the scale benchmark seeds 20,000).
+
+    Written with ``store.apply_many``, which validates one object per shape: seconds, not minutes.
+    """
+    deploy = store.get("apps/v1", "Deployment", namespace, deployment)
+    current = max((rs for rs in store.list("apps/v1", "ReplicaSet", namespace)
+                   if any(o["uid"] == deploy["metadata"]["uid"] for o in rs["metadata"].get("ownerReferences") or [])),
+                  key=lambda rs: int(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]))
+    pod_hash = current["metadata"]["labels"]["pod-template-hash"]
+    existing = [p for p in store.items(resources.by_kind("v1", "Pod"), namespace)[0]
+                if (p["metadata"].get("labels") or {}).get("pod-template-hash") == pod_hash]
+    started = datetime.fromisoformat(existing[0]["status"]["startTime"].replace("Z", "+00:00"))
+    image = current["spec"]["template"]["spec"]["containers"][0]["image"]
+    names = {p["metadata"]["name"] for p in existing}
+    new = []
+    for index in range(len(existing), replicas):
+        name = f"{current['metadata']['name']}-{_suffix(f'{pod_hash}-{index}')}"
+        if name in names:
+            continue
+        names.add(name)
+        new.append(_pod_object(namespace=namespace, name=name, labels={"app": deployment, "pod-template-hash": pod_hash},
+                               spec=current["spec"]["template"]["spec"], node=NODE_NAMES[index % len(NODE_NAMES)],
+                               ip=f"10.{index // 65025 % 100}.{index // 255 % 255}.{index % 255 + 1}",
+                               started=started, owner=current))
+    store.apply_many(new)
+    pods = resources.by_kind("v1", "Pod")
+    stored = [store.read(pods, namespace, p["metadata"]["name"]) for p in new]  # uids for the events
+    store.apply_many(_pod_metrics(pod, {"app": (70_000_000 + 97_331 * (n % 200), (290_000 + 37 * (n % 500)) * 1024)})
+                     for n, pod in enumerate(stored))
+    store.apply_many(event for n, pod in enumerate(stored)
+                     for event in _rollout_events(pod, image, started - timedelta(seconds=25, microseconds=n)))
+    for obj, replica_path in ((deploy, ("spec",)), (current, ("spec",))):
+        obj = store.get(obj["apiVersion"], obj["kind"], namespace, obj["metadata"]["name"])
+        obj["spec"]["replicas"] = replicas
+        for counter in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas", "fullyLabeledReplicas"):
+            if counter in obj.get("status", {}):
+                obj["status"][counter] = replicas
+        store.apply(obj)
+    hpa = store.get("autoscaling/v2", "HorizontalPodAutoscaler", namespace, deployment)
+    if hpa is not None:
+        hpa["spec"]["maxReplicas"] = max(hpa["spec"]["maxReplicas"], 2 * replicas)
+        hpa["spec"]["minReplicas"] = min(hpa["spec"].get("minReplicas", 1), replicas)
+        hpa["status"]["currentReplicas"] = hpa["status"]["desiredReplicas"] = replicas
+        store.apply(hpa)

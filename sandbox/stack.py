@@ -192,7 +192,7 @@ class Sandbox:
         )
         self.app.start()
         self.kube.set_log_source(self.app.logs_for)
-        self.kube.store.subscribe(self._rollout_controller)
+        self.kube.store.subscribe(self._rollout_controller, kinds=("Deployment",))
 
     def _rollout_controller(self, kind: str, old: dict | None, new: dict) -> None:
         """The part of the deployment controller the runbook's remediations rely on.

@@ -19,7 +19,9 @@ import base64
 import bisect
 import collections
 import copy
+import gc
 import json
+import re
 import secrets
 import threading
 import time
@@ -84,13 +86,15 @@ def _rtype(api_version: str, kind: str) -> ResourceType:
     return resources.stored_as(rtype)
 
 
-def _shape(value: Any) -> Any:
-    """The structure of a JSON value (keys and types, not values): objects of one shape validate alike."""
-    if isinstance(value, dict):
-        return tuple((k, _shape(v)) for k, v in sorted(value.items()))
-    if isinstance(value, list):
-        return ("[]", tuple(sorted({_shape(v) for v in value}, key=repr)))
-    return type(value).__name__
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_KEY = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)":')
+_NUMBER = re.compile(r"(?<=[:\[,])-?\d[\d.eE+-]*")  # once strings are blanked, only values have digits
+
+
+def _shape(text: str) -> str:
+    """The structure of a compact JSON text: its keys, nesting, list lengths and value types, not its
+    values. Objects of one shape validate alike."""
+    return _NUMBER.sub("n", _STRING.sub('""', text)) + "\0" + "|".join(_KEY.findall(text))
 
 
 def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
@@ -125,16 +129,23 @@ class ObjectStore:
     def apply_many(self, objects: Iterable[dict[str, Any]]) -> int:
         """``apply`` each object, validating the first of each shape against the schema (and every
         name): seeding 20,000 pods made from one template validates one pod. Returns the count."""
-        seen: set[tuple[str, Any]] = set()
+        seen: set[str] = set()
         count = 0
-        for obj in objects:
-            shape = (f"{obj.get('apiVersion')}/{obj.get('kind')}", _shape(obj))
-            self._apply(obj, validate=shape not in seen)
-            seen.add(shape)
-            count += 1
+        collecting = gc.isenabled()
+        gc.disable()  # JSON trees hold no cycles; full collections over a growing heap made this quadratic
+        try:
+            for obj in objects:
+                text = json.dumps(obj, separators=(",", ":"), sort_keys=True)
+                shape = _shape(text)
+                self._apply(json.loads(text), validate=shape not in seen, copied=True)
+                seen.add(shape)
+                count += 1
+        finally:
+            if collecting:
+                gc.enable()
         return count
 
-    def _apply(self, obj: dict[str, Any], *, validate: bool) -> dict[str, Any]:
+    def _apply(self, obj: dict[str, Any], *, validate: bool, copied: bool = False) -> dict[str, Any]:
         view = resources.by_kind(obj.get("apiVersion", ""), obj.get("kind", ""))
         if view is not None and view.storage:
             obj = eventsv1.to_core(obj)
@@ -144,7 +155,7 @@ class ObjectStore:
             namespace = "default"
         with self._lock:
             old = self._table(rtype).get((namespace, (obj.get("metadata") or {}).get("name", "")))
-            return self._write(rtype, namespace, obj, old, keep_generation=True, validate=validate)
+            return self._write(rtype, namespace, obj, old, keep_generation=True, validate=validate, copied=copied)
 
     def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         """A copy of the stored object, or None."""
@@ -291,8 +302,9 @@ class ObjectStore:
         return self._objects.setdefault(rtype, {})
 
     def _write(self, rtype: ResourceType, namespace: str, obj: dict[str, Any], old: dict[str, Any] | None,
-               subresource: str | None = None, keep_generation: bool = False, validate: bool = True) -> dict[str, Any]:
-        new = json.loads(json.dumps(obj))
+               subresource: str | None = None, keep_generation: bool = False, validate: bool = True,
+               copied: bool = False) -> dict[str, Any]:
+        new = obj if copied else json.loads(json.dumps(obj))  # copied: the caller made a fresh JSON tree
         if new.get("apiVersion", rtype.api_version) != rtype.api_version or new.get("kind", rtype.kind) != rtype.kind:
             raise ApiError.bad_request(f"the object is a {new.get('apiVersion')} {new.get('kind')}, "
                                        f"not a {rtype.api_version} {rtype.kind}")
