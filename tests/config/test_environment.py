@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from fixtures.config import load_environment, resolve_selection
+from fixtures.config import compile_pattern, load_environment, resolve_selection
 from fixtures.secret import Secret
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,8 +98,29 @@ def test_a_secret_field_is_read_from_the_referenced_variable_and_never_shown(tmp
     [
         (MINIMAL + "[redis]\nurl = 'redis://c:6379'\npassword = 'literal'\n",
          "redis.password: must be a ${VAR} reference"),
-        (MINIMAL + "[redis]\nurl = 'redis://:pw@c:6379'\n", "redis.url carries a password"),
+        (MINIMAL + "[redis]\nurl = 'redis://:pw@c:6379'\n", "redis.url: carries credentials (user:password@)"),
+        (MINIMAL + "[redis]\nurl = 'redis://c:6379/0?password=pw'\n", "redis.url: carries a credential in its query (password=…)"),
         (MINIMAL + "[postgres]\ndsn = 'host=db password=pw'\n", "postgres.dsn carries a password"),
+        (MINIMAL + "[postgres]\ndsn = 'host=db sslpassword=pw'\n", "postgres.dsn carries a password"),
+        (MINIMAL + "[postgres]\ndsn = 'postgresql://db/app?password=pw'\n", "postgres.dsn carries a password"),
+        (MINIMAL.replace("https://api", "https://user:pw@api"), "oauth.jwks_url: carries credentials (user:password@)"),
+        (MINIMAL + "probe_url = 'https://u@api.example.test/me'\n", "oauth.probe_url: carries credentials"),
+        (MINIMAL + "probe_url = 'https://api.example.test/me?access_token=x'\n", "oauth.probe_url: carries a credential in its query"),
+        (MINIMAL + "probe_url = 'http://[::1'\n", "oauth.probe_url: not a valid URL (Invalid IPv6 URL)"),
+        (MINIMAL + "probe_url = 'http://api:99999/'\n", "oauth.probe_url: not a valid URL (Port out of range 0-65535)"),
+        (MINIMAL + "probe_url = 'ftp://api/'\n", "oauth.probe_url: scheme 'ftp' is not one of https, http"),
+        (MINIMAL + "probe_url = '/api/v1/me'\n", "oauth.probe_url: scheme '(none)' is not one of https, http"),
+        (MINIMAL + "request_timeout_seconds = inf\n", "oauth.request_timeout_seconds: must be a finite number, got inf"),
+        (MINIMAL + "request_timeout_seconds = nan\n", "oauth.request_timeout_seconds: must be a finite number, got nan"),
+        (MINIMAL + "request_timeout_seconds = 0\n", "oauth.request_timeout_seconds: must be greater than 0, got 0"),
+        (MINIMAL + "request_timeout_seconds = -2.5\n", "oauth.request_timeout_seconds: must not be negative, got -2.5"),
+        (MINIMAL + "request_timeout_seconds = 1e9\n", "oauth.request_timeout_seconds: must be at most 600 s"),
+        (MINIMAL + "[redis]\nurl = 'redis://c:6379'\nscan_count = 0\n", "redis.scan_count: must be greater than 0, got 0"),
+        (MINIMAL.replace('"jwt-keys"', '"jwt-keys\\u001b[2J"'), "oauth.secret_name: contains the control character '\\x1b'"),
+        (MINIMAL.replace('"jwt-keys"', '"jwt\\r-keys"'), "oauth.secret_name: contains the control character '\\r'"),
+        (MINIMAL + "token_error_pattern = '(token)\\1'\n", "oauth.token_error_pattern: not a regular expression RE2 accepts"),
+        ("", "configures nothing to check (no section besides [environment])"),
+        ("[environment]\nname = 'x'\n", "configures nothing to check"),
         (MINIMAL + "[redis]\nurl = 'redis://c:6379'\npassword = '${UNSET_VAR_X}'\n",
          "references ${UNSET_VAR_X}, which is not set"),
         (MINIMAL.replace("jwks_url", "jwks_ur"), "oauth.jwks_ur: unknown key (did you mean jwks_url?)"),
@@ -106,7 +128,7 @@ def test_a_secret_field_is_read_from_the_referenced_variable_and_never_shown(tmp
         (MINIMAL.replace('secret_name = "jwt-keys"', ""), "[oauth] is missing required key secret_name"),
         (MINIMAL + "min_rsa_bits = 'big'\n", "oauth.min_rsa_bits: expected int, got str 'big'"),
         (MINIMAL + "min_rsa_bits = -1\n", "oauth.min_rsa_bits: must not be negative"),
-        (MINIMAL + "token_error_pattern = '(unclosed'\n", "oauth.token_error_pattern: not a valid regular expression"),
+        (MINIMAL + "token_error_pattern = '(unclosed'\n", "oauth.token_error_pattern: not a regular expression RE2 accepts (missing ): (unclosed)"),
         ("[kubernetes\n", "not valid TOML"),
     ],
 )
@@ -115,6 +137,31 @@ def test_a_bad_environment_file_is_one_line_naming_file_and_key(tmp_path, text, 
     assert expected in message
     assert message.startswith(str(tmp_path / "target.toml")) or message.startswith("target.toml")
     assert "\n" not in message
+
+
+def test_a_catastrophic_pattern_is_accepted_and_runs_in_linear_time(tmp_path):
+    environment = load_environment(write(tmp_path, MINIMAL + "token_error_pattern = '(\\w|\\w)*\\)\\)'\n"), {})
+    pattern = compile_pattern(environment.oauth.token_error_pattern)
+    started = time.monotonic()
+    assert pattern.search("a" * 200_000 + ")") is None
+    assert time.monotonic() - started < 1  # Python's re takes minutes on this line
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b"\x7fELF\x02\x01\x01\x00\x00", "target.toml: is a binary file (NUL byte at offset 7), not a TOML environment file"),
+    ('[kubernetes]\nnamespace = "producci\u00f3n"\n'.encode("latin-1"),
+     "target.toml: is not UTF-8 text (byte 0xf3 at offset 34); save it as UTF-8"),
+    (b"", "target.toml: configures nothing to check (no section besides [environment]); known sections: "
+          "kubernetes, oauth, redis, postgres, aws, app, links"),
+], ids=["binary", "latin-1", "empty"])
+def test_an_unreadable_or_empty_environment_file_stops_the_run_with_exit_4_and_one_line(tmp_path, content, expected):
+    (tmp_path / "target.toml").write_bytes(content)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "oauth",
+                             f"--env={tmp_path / 'target.toml'}"], cwd=REPO, capture_output=True, text=True,
+                            timeout=120)
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode == 4, output
+    assert output.splitlines() == [f"ERROR: {tmp_path}/{expected}"]
 
 
 def run_suite(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
