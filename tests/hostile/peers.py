@@ -164,3 +164,43 @@ def timed(call: Callable[[], object]) -> tuple[object, float, int]:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return result, elapsed, peak
+
+
+# --- RESP (Redis) behaviours: +OK to every command until PING, which gets the fault ---
+
+
+def resp(on_ping: Callable[[socket.socket, Peer], None]) -> Behaviour:
+    def behaviour(conn, peer):
+        conn.settimeout(5)
+        while not peer.stopping.is_set():
+            data = conn.recv(65536)
+            if not data:
+                return
+            peer.requests.append(data)
+            if b"PING" in data.upper():
+                on_ping(conn, peer)
+                return
+            conn.sendall(b"+OK\r\n" * max(1, data.count(b"*")))
+
+    return behaviour
+
+
+RESP_NEVER_ANSWERS = resp(lambda conn, peer: peer.wait(60))
+RESP_TRICKLES = resp(lambda conn, peer: peer.send_slowly(conn, b"+PONG\r\n", 0.5))
+
+
+def _huge_bulk(conn, peer):
+    conn.sendall(b"$2000000000\r\n")
+    block = b"x" * 65536
+    while not peer.stopping.is_set():
+        conn.sendall(block)
+
+
+RESP_HUGE_BULK = resp(_huge_bulk)
+
+
+def wait_until(condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
