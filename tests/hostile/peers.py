@@ -204,3 +204,58 @@ def wait_until(condition: Callable[[], bool], seconds: float) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.01)
+
+
+# --- a Kubernetes API peer: a handler per request answers (status, body) ---
+
+
+class KubePeer(Peer):
+    """``KubePeer(lambda path, query: (200, {...}))``: JSON answers over HTTP/1.1 on loopback;
+    a body that is an iterator of bytes is streamed as it comes."""
+
+    def __init__(self, answer: Callable[[str, dict], tuple[int, object]]) -> None:
+        super().__init__(self._http)
+        self.answer = answer
+        self.paths: list[tuple[str, dict]] = []
+
+    def _http(self, conn, peer):
+        import json
+        from urllib.parse import parse_qs, urlsplit
+
+        while not self.stopping.is_set():
+            request = read_request(conn, peer)
+            if not request:
+                return
+            target = request.split(b" ", 2)[1].decode()
+            parts = urlsplit(target)
+            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            self.paths.append((parts.path, query))
+            status, body = self.answer(parts.path, query)
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body).encode()
+            if isinstance(body, bytes):
+                conn.sendall(b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                             % (status, len(body)) + body)
+                continue
+            conn.sendall(b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         % status)
+            for piece in body:
+                conn.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+                if self.stopping.is_set():
+                    return
+            conn.sendall(b"0\r\n\r\n")
+
+
+def kubeconfig(path, server: str, *, token: str | None = "kube-token-0123456789abcdef", user: dict | None = None,
+               ca: str | None = None) -> str:
+    """A kubeconfig file for one cluster; returns its path."""
+    import yaml
+
+    cluster = {"server": server, **({"certificate-authority": ca} if ca else {})}
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "peer",
+        "clusters": [{"name": "peer", "cluster": cluster}],
+        "contexts": [{"name": "peer", "context": {"cluster": "peer", "user": "suite"}}],
+        "users": [{"name": "suite", "user": user or {"token": token}}],
+    }))
+    return str(path)
