@@ -6,27 +6,28 @@ pods' logs. Each check below is one thing that must hold for tokens to validate.
 
 import pytest
 
-from fixtures.jose import jwk_thumbprint, rsa_modulus_bits
-from fixtures.oauth import PRIVATE_JWK_MEMBERS
+from fixtures.jose import certificate_findings
+from fixtures.oauth import jwks_key_problems
 
 pytestmark = [pytest.mark.oauth]
 
 
-@pytest.mark.remediation("oauth.fix-jwks-endpoint")
 @pytest.mark.runbook("incident-3/investigation-2")
-def test_jwks_endpoint_serves_json(jwks_response):
-    """The JWKS endpoint answers 200 with a JSON key set.
+@pytest.mark.remediation("oauth.fix-jwks-endpoint", identity_provider="oauth.provider-key-rollover")
+def test_jwks_endpoint_serves_json(jwks_response, request):
+    """The JWKS endpoint answers 200 with a JSON key set, without redirecting.
 
     Runbook, Incident 3, investigation 2: curl https://api.ytvideocreator.com/oauth/jwks.json.
     """
-    assert jwks_response.document is not None, (
+    request.node.user_properties.append(("jwks_media_type", jwks_response.media_type_note))
+    assert jwks_response.keys is not None, (
         f"JWKS endpoint {jwks_response.url} {jwks_response.problem}; "
         "clients cannot fetch the keys to validate tokens"
     )
 
 
-@pytest.mark.remediation("oauth.fix-jwks-endpoint")
 @pytest.mark.runbook("incident-3/investigation-2")
+@pytest.mark.remediation("oauth.fix-jwks-endpoint", identity_provider="oauth.provider-key-rollover")
 def test_jwks_endpoint_answers_within_latency_budget(env, jwks_response, jwks_latency_ms):
     """The JWKS endpoint answers within the latency budget.
 
@@ -39,68 +40,88 @@ def test_jwks_endpoint_answers_within_latency_budget(env, jwks_response, jwks_la
     )
 
 
-@pytest.mark.remediation("oauth.fix-jwks-endpoint")
+@pytest.mark.runbook("incident-3/investigation-2", "incident-3/resolution-3")
+@pytest.mark.remediation("oauth.fix-jwks-endpoint", identity_provider="oauth.provider-key-rollover")
+def test_jwks_cache_lifetime_lets_clients_see_a_rotation(env, jwks_response, jwks):
+    """Clients may cache the JWKS no longer than the limit, so they pick up a key rotation.
+
+    Runbook, Incident 3, resolution 3: after a rotation, clients must fetch the new key set.
+    """
+    lifetime = jwks_response.cache_lifetime
+    limit = env.oauth.max_jwks_cache_seconds
+    assert lifetime is None or lifetime[0] <= limit, (
+        f"JWKS {jwks.url} is served with {lifetime[1]}: clients and caches may keep the old keys for "
+        f"{lifetime[0]:.0f} s ({lifetime[0] / 86400:.1f} days) after a rotation (RFC 9111 section 5.2.2), "
+        f"above {env.cite('oauth.max_jwks_cache_seconds')}"
+    )
+
+
 @pytest.mark.runbook("incident-3/investigation-2")
+@pytest.mark.remediation("oauth.fix-jwks-endpoint", identity_provider="oauth.provider-key-rollover")
 def test_jwks_publishes_at_least_one_signing_key(jwks):
-    """The JWKS publishes at least one key with use=sig.
+    """The JWKS publishes at least one valid key for signatures (use sig or absent, not an encryption key).
 
     Runbook, Incident 3, investigation 2: the JWKS endpoint serves the public keys.
     """
-    signing = [k for k in jwks.keys if k.get("use", "sig") == "sig"]
-    assert signing, f"JWKS {jwks.url} publishes {len(jwks.keys)} keys, none for signatures (use=sig)"
+    assert jwks.signing_keys, (
+        f"JWKS {jwks.url} publishes {len(jwks.keys)} keys, none a valid signature key "
+        f"(RFC 7517 section 4.2: use sig or absent; encryption keys do not verify tokens): {jwks.listing()}"
+    )
 
 
-@pytest.mark.remediation("oauth.fix-jwks-endpoint")
 @pytest.mark.runbook("incident-3/investigation-2", "incident-3/resolution-1")
+@pytest.mark.remediation("oauth.fix-jwks-endpoint", identity_provider="oauth.provider-key-rollover")
 def test_jwks_keys_are_well_formed(env, jwks):
-    """Every published key has kty, a unique kid, alg, use=sig and, for RSA, at least the minimum size.
+    """Every published key is a valid public key of its type, consistent in kid, use, alg and key_ops.
 
     Runbook, Incident 3, investigation 2 and resolution 1: a rotation must not publish broken keys.
     """
-    problems = {}
-    kids = jwks.kids
-    for index, key in enumerate(jwks.keys):
-        found = []
-        if key.get("kty") not in ("RSA", "EC", "OKP"):
-            found.append(f"kty {key.get('kty')!r} is not RSA, EC or OKP")
-        if not key.get("kid"):
-            found.append("no kid")
-        elif kids.count(key["kid"]) > 1:
-            found.append(f"kid published {kids.count(key['kid'])} times")
-        if not key.get("alg"):
-            found.append("no alg")
-        if key.get("use") != "sig":
-            found.append(f"use is {key.get('use')!r}, not 'sig'")
-        if jwk_thumbprint(key) is None:
-            found.append(f"missing the members of a {key.get('kty')} public key")
-        elif key.get("kty") == "RSA":
-            bits = rsa_modulus_bits(key["n"])
-            if bits < env.oauth.min_rsa_bits:
-                found.append(f"RSA modulus of {bits} bits, below {env.cite('oauth.min_rsa_bits')}")
-        if found:
-            problems[f"key {index + 1} of {len(jwks.keys)} (kid={key.get('kid')})"] = found
+    problems = {key.label: found for key, found in jwks_key_problems(env, jwks) if found}
     assert not problems, f"JWKS {jwks.url}: " + "; ".join(
         f"{name}: {', '.join(found)}" for name, found in problems.items())
 
 
+@pytest.mark.runbook("incident-3/investigation-2")
+@pytest.mark.remediation("oauth.fix-jwks-endpoint", identity_provider="oauth.provider-key-rollover")
+def test_jwks_keys_use_the_encoding_the_rfcs_require(jwks):
+    """Every published key encodes its numbers as RFC 7518 requires (minimal integers, full-size coordinates).
+
+    Runbook, Incident 3, investigation 2: verifiers that follow the RFCs strictly reject other encodings.
+    """
+    findings = {key.label: key.encoding for key in jwks.keys if key.encoding}
+    assert not findings, f"JWKS {jwks.url}: " + "; ".join(
+        f"{name}: {', '.join(found)}" for name, found in findings.items())
+
+
+@pytest.mark.runbook("incident-3/investigation-2")
+@pytest.mark.remediation("oauth.fix-jwks-endpoint", identity_provider="oauth.provider-key-rollover")
+def test_jwks_certificates_hold_the_published_keys(jwks):
+    """Every published key with an x5c chain carries, in its leaf certificate, the same key.
+
+    Runbook, Incident 3, investigation 2: RFC 7517 section 4.7, the certificate MUST match the key.
+    """
+    findings = {key.label: found for key in jwks.keys if (found := certificate_findings(key))}
+    assert not findings, f"JWKS {jwks.url}: " + "; ".join(
+        f"{name}: {', '.join(found)}" for name, found in findings.items())
+
+
+@pytest.mark.runbook("incident-3/investigation-2", "breach/investigation-3")
 @pytest.mark.breach
 @pytest.mark.remediation("breach.rotate-signing-keys")
-@pytest.mark.runbook("incident-3/investigation-2", "breach/investigation-3")
 def test_jwks_publishes_no_private_key_material(jwks):
     """No published key carries private members (d, p, q, dp, dq, qi, oth, k).
 
     Runbook, Data Breach Detected: a JWKS that leaks the private key lets anyone mint tokens.
     """
-    leaking = {k.get("kid"): sorted(m for m in PRIVATE_JWK_MEMBERS if m in k) for k in jwks.keys}
-    leaking = {kid: members for kid, members in leaking.items() if members}
+    leaking = {key.label: key.private_members for key in jwks.keys if key.private_members}
     assert not leaking, (
         f"JWKS {jwks.url} publishes private key members (values not shown): "
-        + ", ".join(f"kid={kid}: {'/'.join(m)}" for kid, m in leaking.items())
+        + ", ".join(f"{label}: {'/'.join(members)}" for label, members in leaking.items())
     )
 
 
-@pytest.mark.remediation("oauth.regenerate-keys")
 @pytest.mark.runbook("incident-3/investigation-1")
+@pytest.mark.remediation("oauth.regenerate-keys")
 def test_jwt_keys_secret_holds_a_key_pair(env, jwt_keys_secret):
     """Secret jwt-keys exists with a private and a public field.
 
@@ -114,14 +135,14 @@ def test_jwt_keys_secret_holds_a_key_pair(env, jwt_keys_secret):
     )
 
 
-@pytest.mark.remediation("oauth.verify-key-pair")
 @pytest.mark.runbook("incident-3/resolution-1")
+@pytest.mark.remediation("oauth.verify-key-pair")
 def test_secret_private_key_matches_secret_public_key(signing_key, observed):
     """The private and public keys in secret jwt-keys are halves of one key pair.
 
     Runbook, Incident 3, resolution 1: check if public/private keys match.
     """
-    observed(kid=signing_key.thumbprint[:12])
+    observed(thumbprint=signing_key.thumbprint[:12])
     assert signing_key.public_problem is None, f"secret {signing_key.secret}: {signing_key.public_problem}"
     assert signing_key.public_thumbprint == signing_key.thumbprint, (
         f"secret {signing_key.secret}: the private key (thumbprint {signing_key.thumbprint[:12]}…) and the "
@@ -129,24 +150,23 @@ def test_secret_private_key_matches_secret_public_key(signing_key, observed):
     )
 
 
-@pytest.mark.remediation("oauth.restart-pods")
 @pytest.mark.runbook("incident-3/investigation-1", "incident-3/investigation-2")
+@pytest.mark.remediation("oauth.restart-pods", identity_provider="oauth.provider-key-rollover")
 def test_signing_key_is_published_in_jwks(signing_key, jwks):
-    """The private key in secret jwt-keys has its public half published in the JWKS.
+    """The private key in secret jwt-keys has its public half published in the JWKS for signatures.
 
-    Runbook, Incident 3, investigation 1-2: the jwt-keys secret and the JWKS endpoint.
+    Runbook, Incident 3, investigation 1-2: the jwt-keys secret and the JWKS endpoint. Keys are
+    compared by their public numbers (RFC 7638 thumbprint of the minimal encoding).
     """
-    published = {t[:12]: k.get("kid") for t, k in jwks.thumbprints.items()}
-    assert signing_key.thumbprint in jwks.thumbprints, (
+    assert jwks.published_as(signing_key.thumbprint) is not None, (
         f"signing key of secret {signing_key.secret} (thumbprint {signing_key.thumbprint[:12]}…) is not among the "
-        f"{len(jwks.keys)} keys published at {jwks.url}: "
-        + (", ".join(f"kid={kid} (thumbprint {t}…)" for t, kid in published.items()) or "none")
-        + ("; the pods still serve the previous key set" if published else "")
+        f"{len(jwks.keys)} keys published for signatures at {jwks.url}: {jwks.listing()}"
+        + ("; the pods still serve the previous key set" if jwks.signing_keys else "")
     )
 
 
-@pytest.mark.remediation("oauth.restart-pods")
 @pytest.mark.runbook("incident-3/resolution-1")
+@pytest.mark.remediation("oauth.restart-pods", identity_provider="oauth.provider-key-rollover")
 def test_token_signed_with_secret_key_verifies_against_jwks(env, signing_key, jwks):
     """A token signed with the private key in jwt-keys verifies against the published JWKS.
 
@@ -159,22 +179,22 @@ def test_token_signed_with_secret_key_verifies_against_jwks(env, signing_key, jw
     )
 
 
-@pytest.mark.remediation("oauth.restart-pods")
 @pytest.mark.runbook("incident-3/resolution-1")
-def test_app_accepts_token_signed_with_current_key(probe_response):
+@pytest.mark.remediation("oauth.restart-pods")
+def test_app_accepts_token_signed_with_current_key(env, probe_response):
     """The app accepts a token signed with the key in secret jwt-keys (no 401 for valid tokens).
 
     Runbook, Incident 3, symptoms: mass 401 Unauthorized; the probe URL is the app's own check.
     """
     assert probe_response.status == 200, (
         f"{probe_response.url} answered {probe_response.status} to a token signed with the current key "
-        f"in secret jwt-keys, expected 200: {probe_response.detail}"
+        f"in secret {env.kubernetes.namespace}/{env.oauth.secret_name}, expected 200: {probe_response.detail}"
     )
 
 
+@pytest.mark.runbook("incident-3/investigation-3", "outage/investigation-4")
 @pytest.mark.outage
 @pytest.mark.remediation("oauth.restore-revocation-store")
-@pytest.mark.runbook("incident-3/investigation-3", "outage/investigation-4")
 def test_revocation_store_answers_ping(redis_ping):
     """The token revocation store (Redis) answers PING.
 
@@ -183,10 +203,10 @@ def test_revocation_store_answers_ping(redis_ping):
     assert redis_ping.problem is None, f"Redis {redis_ping.url} did not answer PING: {redis_ping.problem}"
 
 
-@pytest.mark.remediation("oauth.flush-token-cache")
 @pytest.mark.runbook("incident-3/investigation-3")
+@pytest.mark.remediation("oauth.flush-token-cache")
 def test_revocation_list_is_within_limit(env, revocation_count):
-    """The revocation list holds no more keys than the limit, and its entries expire.
+    """The revocation list holds no more keys than the limit.
 
     Runbook, Incident 3, investigation 3: KEYS token:* / DBSIZE, done as a bounded SCAN.
     """
@@ -195,14 +215,23 @@ def test_revocation_list_is_within_limit(env, revocation_count):
         f"{found} keys match {revocation_count.pattern} at {revocation_count.url}, "
         f"above {env.cite('redis.max_revocation_keys')}"
     )
+
+
+@pytest.mark.runbook("incident-3/investigation-3")
+@pytest.mark.remediation("oauth.flush-token-cache")
+def test_revocation_entries_expire(revocation_count):
+    """Every sampled revocation entry has a TTL, so the list does not grow forever.
+
+    Runbook, Incident 3, investigation 3: the token revocation list in Redis.
+    """
     assert revocation_count.without_ttl == 0, (
         f"{revocation_count.without_ttl} of {revocation_count.sampled} sampled {revocation_count.pattern} keys at "
         f"{revocation_count.url} never expire (TTL -1); revocation entries must expire with the token"
     )
 
 
-@pytest.mark.remediation("oauth.verify-key-pair")
 @pytest.mark.runbook("incident-3/investigation-4")
+@pytest.mark.remediation("oauth.verify-key-pair")
 def test_pod_logs_show_no_token_error_burst(env, token_errors, observed):
     """No pod logged more jwt/token errors than the threshold in its recent log.
 

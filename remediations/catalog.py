@@ -33,6 +33,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from fixtures.config import PLACEHOLDERS
 from fixtures.secret import Secret
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "CatalogError",
     "ENVIRONMENT_PLACEHOLDERS",
     "INCIDENTS",
+    "RUNBOOK_STEPS_FILE",
     "Remediation",
     "Step",
     "load_catalog",
@@ -51,13 +53,8 @@ __all__ = [
 #: The nine runbook sections, in runbook order (the tie-breaker after priority).
 INCIDENTS = ("cpu", "db_pool", "oauth", "s3", "memory", "outage", "breach", "deploy", "rollback")
 
-#: Placeholders the environment config provides (fixtures.config ``Environment.placeholders``).
-ENVIRONMENT_PLACEHOLDERS = frozenset({
-    "env", "env_file", "namespace", "deployment", "pod_selector", "kubectl_target", "secret_name",
-    "jwks_url", "redis_url_redacted", "redis_cli", "psql", "bucket", "region", "kms_key_id",
-    "role_name", "role_policy_name", "aws_target", "health_live_url", "health_ready_url",
-    "grafana_url",
-})
+#: Placeholders the environment config provides (``fixtures.config.Environment.placeholders``).
+ENVIRONMENT_PLACEHOLDERS = PLACEHOLDERS
 
 #: Placeholders every remediation fills itself.
 BUILTIN_PLACEHOLDERS = frozenset({"incident"})

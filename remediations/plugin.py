@@ -3,7 +3,10 @@
 - ``@pytest.mark.remediation(id)``: every check with an incident marker names exactly one catalog
   entry; a missing or unknown one stops the run at collection (exit 4).
 - ``observed(**values)``: a check records values for its remediation's commands (pod names, PIDs).
-- Environment placeholders: ``config.stash[ENV_PLACEHOLDERS]``, set by the environment config.
+- ``@pytest.mark.remediation(id, identity_provider=other_id)``: the entry to suggest instead when the
+  environment's ``oauth.jwks_owner`` is ``identity-provider`` (the JWKS is a third party's to fix).
+- Environment placeholders: ``config.stash[ENV_PLACEHOLDERS]``, filled here at session start from
+  the loaded environment (``fixtures.config``; data flows from the config to this plugin).
 - On failure (on the process that runs the check, so under xdist too): the rendered remediation goes
   into ``item.user_properties`` (JUnit ``<properties>``) and the failure text (JUnit
   ``<failure>``/``<error>``); a :class:`~fixtures.errors.Unverifiable` becomes one line,
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+import fixtures.config
 from fixtures import redact
 from fixtures.errors import Unverifiable
 from fixtures.secret import Secret
@@ -53,15 +57,27 @@ _WHILE = "_runbook_checks_while"  # set on an exception: what the suite was doin
 _CAUSE = "could_not_verify"
 _MARKDOWN = "remediation_markdown"  # on the report only: the controller writes the summary from it
 _PROBLEMS = "remediation_marker_problems"  # xdist workeroutput key
+_OWNER_KEYWORD = "identity_provider"  # the marker's keyword: the entry for a provider-owned JWKS
 
 
-def remediation_id(item: pytest.Item) -> str | None:
-    """The id the item's ``remediation`` marker names, if it has exactly one well-formed marker."""
-    markers = list(item.iter_markers(_MARKER))
-    if len(markers) != 1 or len(markers[0].args) != 1 or markers[0].kwargs:
+def remediation_id(item: pytest.Item, *, jwks_owner: str | None = None) -> str | None:
+    """The id the item's ``remediation`` marker names, if it has exactly one well-formed marker;
+    with ``jwks_owner="identity-provider"``, its ``identity_provider`` alternative when it has one."""
+    ids = _marker_ids(item)
+    if ids is None:
         return None
-    rid = markers[0].args[0]
-    return rid if isinstance(rid, str) else None
+    if jwks_owner == "identity-provider" and len(ids) > 1:
+        return ids[1]
+    return ids[0]
+
+
+def _marker_ids(item: pytest.Item) -> tuple[str, ...] | None:
+    """The ids of a well-formed marker: the main one, then the identity-provider one if named."""
+    markers = list(item.iter_markers(_MARKER))
+    if len(markers) != 1 or len(markers[0].args) != 1 or set(markers[0].kwargs) - {_OWNER_KEYWORD}:
+        return None
+    ids = (markers[0].args[0], *markers[0].kwargs.values())
+    return ids if all(isinstance(rid, str) for rid in ids) else None
 
 
 def incident_markers(item: pytest.Item) -> list[str]:
@@ -77,8 +93,7 @@ def used_ids(items: Iterable[pytest.Item]) -> dict[str, list[str]]:
     """Catalog ids named by the items' markers, each with the node ids of the checks naming it."""
     used: dict[str, list[str]] = {}
     for item in items:
-        rid = remediation_id(item)
-        if rid is not None:
+        for rid in _marker_ids(item) or ():
             used.setdefault(rid, []).append(item.nodeid)
     return used
 
@@ -163,11 +178,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             problems.append(f"{item.nodeid}: {len(markers)} remediation markers ({names}); "
                             "name exactly one")
             continue
-        rid = remediation_id(item)
-        if rid is None:
-            problems.append(f"{item.nodeid}: remediation marker takes one id string, "
-                            "e.g. @pytest.mark.remediation(\"oauth.restart-pods\")")
-        elif rid not in catalog:
+        ids = _marker_ids(item)
+        if ids is None:
+            problems.append(f"{item.nodeid}: remediation marker takes one id string and optionally "
+                            f"{_OWNER_KEYWORD}=<id>, e.g. @pytest.mark.remediation(\"oauth.restart-pods\")")
+        for rid in (r for r in ids or () if r not in catalog):
             close = catalog.suggest(rid)
             hint = f"did you mean {close!r}?" if close else "see remediations/*.toml"
             problems.append(f"{item.nodeid}: unknown remediation {rid!r} ({hint})")
@@ -189,6 +204,20 @@ def pytest_testnodedown(node, error) -> None:
         raise pytest.UsageError(*problems)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The environment's placeholders, once fixtures.config has loaded it (a test may preset them)."""
+    config = session.config
+    environment = config.stash.get(fixtures.config.ENVIRONMENT, None)
+    if environment is not None and ENV_PLACEHOLDERS not in config.stash:
+        config.stash[ENV_PLACEHOLDERS] = environment.placeholders()
+
+
+def _jwks_owner(config: pytest.Config) -> str | None:
+    environment = config.stash.get(fixtures.config.ENVIRONMENT, None)
+    return environment.oauth.jwks_owner if environment is not None and environment.oauth else None
+
+
 # --- observations ---
 
 
@@ -201,7 +230,7 @@ def observed(request: pytest.FixtureRequest):
     item = request.node
     store = item.stash.setdefault(OBSERVATIONS, {})
     catalog = request.config.stash[CATALOG]
-    remediation = catalog.get(remediation_id(item) or "")
+    remediation = catalog.get(remediation_id(item, jwks_owner=_jwks_owner(request.config)) or "")
 
     def record(**values: object) -> None:
         for name, value in values.items():
@@ -291,7 +320,7 @@ def _unexpected(exc: BaseException, when: str) -> str:
 def _attach(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
     config = item.config
     catalog = config.stash[CATALOG]
-    rid = remediation_id(item)
+    rid = remediation_id(item, jwks_owner=_jwks_owner(config))
     cause = None
     exc = call.excinfo.value if call.excinfo is not None else None
     if exc is not None and not isinstance(exc, (AssertionError, Unverifiable)):

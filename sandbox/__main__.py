@@ -19,12 +19,17 @@ PID_FILE = "sandbox.pid"
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sandbox.stack import KEY_TYPES
+
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start the sandbox and keep it running until Ctrl-C or `down`")
     up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
                     help=f"where the environment file and the services' data go (default {DEFAULT_STATE_DIR})")
     up.add_argument("--drill", metavar="NAME", help="inject one runbook incident (see `drills`)")
+    up.add_argument("--key-type", choices=KEY_TYPES, default="rsa",
+                    help="the signing key in secret jwt-keys: RSA 2048 (RS256, default), EC P-256 (ES256) "
+                         "or Ed25519 (EdDSA)")
     up.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # stop when this process dies
     down = commands.add_parser("down", help="stop the sandbox started by `up`")
     down.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
@@ -55,7 +60,7 @@ def _up(args: argparse.Namespace) -> int:
         threading.Thread(target=_watch_parent, args=(args.parent_pid, stop), daemon=True).start()
 
     started = time.perf_counter()
-    sandbox = Sandbox(state_dir, drill=args.drill)
+    sandbox = Sandbox(state_dir, drill=args.drill, key_type=args.key_type)
     try:
         env_file = sandbox.start()
         (state_dir / PID_FILE).write_text(str(os.getpid()))

@@ -20,15 +20,14 @@ import jwt
 import psycopg
 import redis
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 LOG_LINES_PER_POD = 5000
 TOKEN_LIFETIME_SECONDS = 900
 REVOCATION_PREFIX = "token:"
-JWKS_FAULTS = (None, "5xx", "malformed", "empty")
-HEALTH_FAULTS = (None, "live", "ready")
+YEAR_SECONDS = 31_536_000
 
 _HTML_503 = (
     b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"
@@ -43,7 +42,8 @@ class AppStandIn:
     The signing keys are read once, at start(), through ``key_loader`` (as a pod reads secret jwt-keys
     when it starts); reload_keys() emulates ``kubectl rollout restart``. Faults for drills are plain
     attributes that may be changed while running: ``jwks_fault`` (None, "5xx", "malformed", "empty",
-    "slow", "weak-key", "private-members")
+    "slow", "weak-key", "private-members", "redirect", "cached-forever", "x5c-mismatch",
+    "leading-zero")
     and ``health_fault`` (None, "live": both health endpoints fail, "ready": readiness fails).
     Every 401 and 503 appends an ERROR line (never a token) to the log of the next pod in ``pods``.
     """
@@ -80,8 +80,9 @@ class AppStandIn:
         self._logs: dict[str, deque[str]] = {}
         self._previous_logs: dict[str, deque[str]] = {}
         self._next_pod = itertools.count()
-        self._private_key: rsa.RSAPrivateKey | None = None
-        self._public_key: rsa.RSAPublicKey | None = None
+        self._private_key = None  # RSA, EC P-256/384/521 or Ed25519, as secret jwt-keys holds it
+        self._public_key = None
+        self._algorithm = "RS256"
         self._jwk: dict | None = None
         self._redis: redis.Redis | None = None
         self._server: ThreadingHTTPServer | None = None
@@ -191,10 +192,10 @@ class AppStandIn:
         private_pem, public_pem = self.key_loader()
         private_key = serialization.load_pem_private_key(private_pem, password=None)
         public_key = serialization.load_pem_public_key(public_pem)
-        if not isinstance(private_key, rsa.RSAPrivateKey) or not isinstance(public_key, rsa.RSAPublicKey):
-            raise ValueError("jwt-keys must hold an RSA key pair (RS256)")
-        self._private_key, self._public_key = private_key, public_key
-        self._jwk = rsa_public_jwk(public_key)
+        jwk, algorithm = public_jwk(public_key)
+        if public_jwk(private_key.public_key())[0] != jwk:
+            raise ValueError("the private and public keys in jwt-keys are not one key pair")
+        self._private_key, self._public_key, self._algorithm, self._jwk = private_key, public_key, algorithm, jwk
 
     def jwks(self) -> dict:
         """The key set as served without faults: the loaded public key only."""
@@ -202,17 +203,30 @@ class AppStandIn:
 
     def private_jwk(self) -> dict:
         """The loaded key with its private members, as a leaking JWKS would publish it (drills only)."""
-        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self._private_key))
-        return {**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}
+        algorithm = {"RS256": jwt.algorithms.RSAAlgorithm, "EdDSA": jwt.algorithms.OKPAlgorithm}.get(
+            self._algorithm, jwt.algorithms.ECAlgorithm)
+        jwk = json.loads(algorithm.to_jwk(self._private_key))
+        return {**jwk, "kid": self.kid, "use": "sig", "alg": self._algorithm}
 
     def issue_token(self, subject: str) -> str:
-        """An RS256 access token for ``subject`` signed with the loaded private key."""
+        """An access token for ``subject`` signed with the loaded private key (RS256, ES256 or EdDSA)."""
         now = int(time.time())
         claims = {
             "iss": self.issuer, "aud": self.audience, "sub": subject, "jti": uuid.uuid4().hex,
             "iat": now, "exp": now + TOKEN_LIFETIME_SECONDS,
         }
-        return jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": self.kid})
+        return jwt.encode(claims, self._private_key, algorithm=self._algorithm, headers={"kid": self.kid})
+
+    def faulty_jwks(self, fault: str) -> dict:
+        """The key set with one published key changed as a botched rotation or encoder would."""
+        key = dict(self._jwk)
+        if fault == "x5c-mismatch":  # the certificate of another key beside this key's members
+            other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            key["x5c"] = [base64.b64encode(_self_signed_der(other)).decode()]
+        elif fault == "leading-zero" and "n" in key:  # n with a leading zero octet (RFC 7518 6.3.1.1)
+            raw = base64.urlsafe_b64decode(key["n"] + "=" * (-len(key["n"]) % 4))
+            key["n"] = base64.urlsafe_b64encode(b"\0" + raw).rstrip(b"=").decode()
+        return {"keys": [key]}
 
     # -- logs --------------------------------------------------------------------------------
 
@@ -291,6 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
             "/health/live": self._live,
             "/health/ready": self._ready,
             "/oauth/jwks.json": self._jwks,
+            MOVED_JWKS_PATH: lambda: self._json(200, self.app.jwks()),
             "/api/v1/me": self._me,
         }
         self._dispatch(routes.get(path), path, allowed="POST" if path == "/oauth/token" else None)
@@ -368,6 +383,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, {"keys": app.jwks()["keys"] + [_weak_jwk()]})
         elif fault == "private-members":  # the private key published: a breach
             self._json(200, {"keys": [app.private_jwk()]})
+        elif fault == "redirect":  # the key set moved; the old URL answers 301 to the new one
+            self._json(301, {"error": "moved"}, extra={"Location": f"{app.url}{MOVED_JWKS_PATH}"})
+        elif fault == "cached-forever":  # clients keep the old keys for a year after a rotation
+            self._json(200, app.jwks(), extra={"Cache-Control": f"public, max-age={YEAR_SECONDS}, immutable"})
+        elif fault in ("x5c-mismatch", "leading-zero"):
+            self._json(200, app.faulty_jwks(fault), extra={"Cache-Control": "public, max-age=300"})
         else:
             self._json(200, app.jwks(), extra={"Cache-Control": "public, max-age=300"})
 
@@ -410,7 +431,7 @@ class _Handler(BaseHTTPRequestHandler):
             kid = None
         try:
             claims = jwt.decode(
-                token, app._public_key, algorithms=["RS256"], audience=app.audience, issuer=app.issuer,
+                token, app._public_key, algorithms=[app._algorithm], audience=app.audience, issuer=app.issuer,
                 options={"require": ["exp", "iat", "sub", "jti"]}, leeway=5,
             )
         except jwt.PyJWTError as exc:
@@ -451,18 +472,39 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-def rsa_public_jwk(public_key: rsa.RSAPublicKey) -> dict:
-    """The public JWK of an RSA key for RS256 signatures, its kid the RFC 7638 thumbprint."""
-    numbers = public_key.public_numbers()
-    n, e = _b64url_uint(numbers.n), _b64url_uint(numbers.e)
-    canonical = json.dumps({"e": e, "kty": "RSA", "n": n}, separators=(",", ":"), sort_keys=True)
+def public_jwk(public_key) -> tuple[dict, str]:
+    """The public JWK of a signing key (RSA, EC or Ed25519) and its algorithm; kid = RFC 7638 thumbprint."""
+    if isinstance(public_key, rsa.RSAPublicKey):
+        algorithm, jwk = "RS256", json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(public_key))
+        members = ("e", "kty", "n")
+    elif isinstance(public_key, ec.EllipticCurvePublicKey):
+        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(public_key))
+        algorithm, members = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}[jwk["crv"]], ("crv", "kty", "x", "y")
+    elif isinstance(public_key, ed25519.Ed25519PublicKey):
+        algorithm, jwk = "EdDSA", json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(public_key))
+        members = ("crv", "kty", "x")
+    else:
+        raise ValueError(f"jwt-keys holds a {type(public_key).__name__}, not an RSA, EC or Ed25519 key")
+    canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
     kid = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
-    return {"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": n, "e": e}
+    return {"kty": jwk["kty"], "kid": kid, "use": "sig", "alg": algorithm,
+            **{m: jwk[m] for m in members if m != "kty"}}, algorithm
 
 
-def _b64url_uint(value: int) -> str:
-    raw = value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+def _self_signed_der(key) -> bytes:
+    """A self-signed X.509 certificate (DER) for ``key``, valid for a day."""
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "app-backend signing key")])
+    now = datetime.now(timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+                   .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256()))
+    return certificate.public_bytes(serialization.Encoding.DER)
 
 
 def _timestamp() -> str:
@@ -483,6 +525,7 @@ def _printable(value: object) -> str:
 
 
 SLOW_JWKS_SECONDS = 0.8
+MOVED_JWKS_PATH = "/oauth/v2/jwks.json"
 
 
 def _weak_jwk() -> dict:

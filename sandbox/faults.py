@@ -98,7 +98,7 @@ class Faults:
         ... | kubectl apply`` does, without restarting the pods."""
         from sandbox.stack import generate_key_pair, jwt_keys_secret
 
-        self.kube_apply(jwt_keys_secret(*generate_key_pair()))
+        self.kube_apply(jwt_keys_secret(*generate_key_pair(self._sandbox.key_type)))
 
     def app_get(self, path: str, *, headers: dict[str, str] | None = None, times: int = 1) -> list[int]:
         """GET the app ``times`` times, as clients would; returns the status codes."""

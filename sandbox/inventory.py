@@ -24,6 +24,7 @@ class Check:
     markers: tuple[str, ...]  # every marker name, the module's pytestmark included
     remediation: str | None
     steps: tuple[str, ...]  # runbook step ids
+    remediation_ids: tuple[str, ...] = ()  # the remediation and its identity_provider alternative
 
     @property
     def module(self) -> str:
@@ -38,7 +39,8 @@ def _marks(node: ast.AST) -> list[tuple[str, list]]:
     target = call.func if call else node
     if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Attribute) \
             and target.value.attr == "mark":
-        args = [a.value for a in call.args if isinstance(a, ast.Constant)] if call else []
+        args = [a.value for a in [*call.args, *(k.value for k in call.keywords)]
+                if isinstance(a, ast.Constant)] if call else []
         return [(target.attr, args)]
     return []
 
@@ -55,10 +57,11 @@ def scan_checks(directory: Path = CHECKS_DIR) -> dict[str, Check]:
             if not (isinstance(node, ast.FunctionDef) and node.name.startswith("test_")):
                 continue
             marks = [m for decorator in node.decorator_list for m in _marks(decorator)] + module_marks
-            remediation = next((args[0] for name, args in marks if name == "remediation" and args), None)
+            ids = next((tuple(args) for name, args in marks if name == "remediation" and args), ())
             steps = tuple(step for name, args in marks if name == "runbook" for step in args)
             nodeid = f"{path.name}::{node.name}"
-            checks[nodeid] = Check(nodeid, tuple(dict.fromkeys(name for name, _ in marks)), remediation, steps)
+            checks[nodeid] = Check(nodeid, tuple(dict.fromkeys(name for name, _ in marks)),
+                                   ids[0] if ids else None, steps, ids)
     return checks
 
 

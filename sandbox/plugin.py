@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.process import terminate
+from sandbox.stack import KEY_TYPES
 
 __all__ = ["SANDBOX_ENV_FILE"]
 
@@ -33,6 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--drill", metavar="NAME", default=None,
                     help="inject one runbook incident into the sandbox first "
                          "(list: python -m sandbox drills)")
+    group.addoption("--sandbox-key-type", metavar="TYPE", default="rsa", choices=KEY_TYPES,
+                    help="the sandbox's signing key: rsa (RS256, default), ec (P-256, ES256) or ed25519 (EdDSA)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -73,6 +76,7 @@ def _start(config: pytest.Config, drill: str | None) -> Path:
                "--parent-pid", str(os.getpid())]
     if drill:
         command += ["--drill", drill]
+    command += ["--key-type", config.getoption("sandbox_key_type")]
     log = open(log_path, "wb")
     process = subprocess.Popen(command, cwd=_REPO, stdout=log, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True)

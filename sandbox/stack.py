@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["Sandbox", "generate_key_pair"]
+__all__ = ["KEY_TYPES", "Sandbox", "generate_key_pair"]
 
 REPO = Path(__file__).resolve().parent.parent
 NAMESPACE = "production"
@@ -35,15 +35,27 @@ ISSUER = "https://api.ytvideocreator.com"
 AUDIENCE = "app-backend"
 # initdb's pristine result, reused across runs (git-ignored; delete it at will).
 TEMPLATE_CACHE = REPO / ".sandbox-cache"
+# The sandbox's revocation list holds 200 tokens; its limit is scaled down from production's default
+# (1,000,000) so a drill can flood it in a fraction of a second.
+SANDBOX_MAX_REVOCATION_KEYS = 10_000
 SUITE_SERVICE_ACCOUNT = "system:serviceaccount:runbook-checks:runbook-checks"
 
 
-def generate_key_pair(bits: int = 2048) -> tuple[str, str]:
-    """A fresh RSA key pair as PEM strings, as scripts/generate_jwt_keys.py would make it."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+#: The signing key types the sandbox can run with (``--sandbox-key-type``): RS256, ES256, EdDSA.
+KEY_TYPES = ("rsa", "ec", "ed25519")
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+def generate_key_pair(key_type: str = "rsa") -> tuple[str, str]:
+    """A fresh key pair as PEM strings, as scripts/generate_jwt_keys.py would make it: RSA 2048,
+    EC P-256 or Ed25519."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    if key_type not in KEY_TYPES:
+        raise ValueError(f"unknown key type {key_type!r}; one of {', '.join(KEY_TYPES)}")
+    key = {"rsa": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+           "ec": lambda: ec.generate_private_key(ec.SECP256R1()),
+           "ed25519": ed25519.Ed25519PrivateKey.generate}[key_type]()
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
     public = key.public_key().public_bytes(serialization.Encoding.PEM,
@@ -64,9 +76,10 @@ def jwt_keys_secret(private_pem: str, public_pem: str) -> dict:
 class Sandbox:
     """The whole embedded target; ``start()`` returns the environment file, ``stop()`` undoes all."""
 
-    def __init__(self, state_dir: Path, *, drill: str | None = None) -> None:
+    def __init__(self, state_dir: Path, *, drill: str | None = None, key_type: str = "rsa") -> None:
         self.state_dir = Path(state_dir)
         self.drill = drill
+        self.key_type = key_type
         self.env_file = self.state_dir / "environment.toml"
         self.kubeconfig = self.state_dir / "kubeconfig"
         self.postgres = self.redis = self.aws = self.kube = self.app = None
@@ -89,7 +102,7 @@ class Sandbox:
             with ThreadPoolExecutor(max_workers=5) as pool:
                 started = [pool.submit(start) for start in (
                     self._start_postgres, self._start_redis, self._start_kube, self._start_aws)]
-                keys = pool.submit(generate_key_pair)
+                keys = pool.submit(generate_key_pair, self.key_type)
                 for future in started:
                     future.result()
                 self._private_pem, self._public_pem = keys.result()
@@ -242,7 +255,7 @@ class Sandbox:
 
 [environment]
 name = "sandbox"
-description = "embedded sandbox in {self.state_dir}{f', drill {self.drill}' if self.drill else ''}"
+description = "embedded sandbox in {self.state_dir}, {self.key_type} signing key{f', drill {self.drill}' if self.drill else ''}"
 
 [kubernetes]
 kubeconfig = "{self.kubeconfig}"
@@ -261,6 +274,7 @@ audience = "{AUDIENCE}"
 
 [redis]
 url = "{self.redis.url}"
+max_revocation_keys = {SANDBOX_MAX_REVOCATION_KEYS}  # scaled to the sandbox's 200 revoked tokens
 
 [postgres]
 dsn = "{self.postgres.dsn("runbook_checks")}"

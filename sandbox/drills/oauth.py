@@ -52,6 +52,17 @@ def _revocations_without_ttl(faults: "Faults") -> None:
         client.mset({f"token:stale-{i}": "revoked" for i in range(25)})
 
 
+def _revocation_flood(faults: "Faults") -> None:
+    """A client revokes tokens in a loop: one entry more than the sandbox's max_revocation_keys
+    (10,000), each with the token's TTL."""
+    from sandbox.stack import SANDBOX_MAX_REVOCATION_KEYS
+
+    with faults.redis() as client, client.pipeline(transaction=False) as pipe:
+        for i in range(SANDBOX_MAX_REVOCATION_KEYS + 1):
+            pipe.set(f"token:flood-{i}", "revoked", ex=900)
+        pipe.execute()
+
+
 def _token_error_burst(faults: "Faults") -> None:
     """Clients keep presenting tokens the app rejects: each 401 is a log line, spread over the pods
     (30 each, above the default oauth.max_token_errors_in_logs = 20)."""
@@ -59,7 +70,10 @@ def _token_error_burst(faults: "Faults") -> None:
 
 
 JWKS_BLOCKED = _checks(
+    "test_jwks_cache_lifetime_lets_clients_see_a_rotation",
     "test_jwks_publishes_at_least_one_signing_key",
+    "test_jwks_keys_use_the_encoding_the_rfcs_require",
+    "test_jwks_certificates_hold_the_published_keys",
     "test_jwks_keys_are_well_formed",
     "test_jwks_publishes_no_private_key_material",
     "test_signing_key_is_published_in_jwks",
@@ -97,6 +111,26 @@ DRILLS = [
           _jwks_fault("weak-key"),
           fails=_checks("test_jwks_keys_are_well_formed"),
           remediations=frozenset({"oauth.fix-jwks-endpoint"})),
+    Drill("oauth-jwks-redirect", "oauth",
+          "the JWKS URL answers 301 to a new location (verifiers do not follow redirects)",
+          _jwks_fault("redirect"),
+          fails=_checks("test_jwks_endpoint_serves_json"), errors=JWKS_BLOCKED,
+          remediations=frozenset({"oauth.fix-jwks-endpoint"})),
+    Drill("oauth-jwks-cached-forever", "oauth",
+          "the JWKS is served with Cache-Control: max-age=31536000, immutable",
+          _jwks_fault("cached-forever"),
+          fails=_checks("test_jwks_cache_lifetime_lets_clients_see_a_rotation"),
+          remediations=frozenset({"oauth.fix-jwks-endpoint"})),
+    Drill("oauth-jwks-x5c-mismatch", "oauth",
+          "the published key carries the x5c certificate of another key",
+          _jwks_fault("x5c-mismatch"),
+          fails=_checks("test_jwks_certificates_hold_the_published_keys"),
+          remediations=frozenset({"oauth.fix-jwks-endpoint"})),
+    Drill("oauth-jwks-leading-zero", "oauth",
+          "the JWKS encoder puts a leading zero octet in the RSA modulus n (still the same key)",
+          _jwks_fault("leading-zero"),
+          fails=_checks("test_jwks_keys_use_the_encoding_the_rfcs_require"),
+          remediations=frozenset({"oauth.fix-jwks-endpoint"})),
     Drill("oauth-secret-incomplete", "oauth", "secret jwt-keys lost its public field",
           _secret_without_public_field,
           fails=_checks("test_jwt_keys_secret_holds_a_key_pair",
@@ -110,11 +144,15 @@ DRILLS = [
     Drill("oauth-revocation-down", "oauth", "the token revocation store (Redis) is unreachable",
           _stop_redis,
           fails=_checks("test_revocation_store_answers_ping"),
-          errors=_checks("test_revocation_list_is_within_limit",
+          errors=_checks("test_revocation_list_is_within_limit", "test_revocation_entries_expire",
                          "test_app_accepts_token_signed_with_current_key"),
           remediations=frozenset({"oauth.restore-revocation-store"})),
     Drill("oauth-revocation-no-ttl", "oauth", "revocation entries were written without a TTL",
           _revocations_without_ttl,
+          fails=_checks("test_revocation_entries_expire"),
+          remediations=frozenset({"oauth.flush-token-cache"})),
+    Drill("oauth-revocation-flood", "oauth", "the revocation list grew past its limit (a revocation loop)",
+          _revocation_flood,
           fails=_checks("test_revocation_list_is_within_limit"),
           remediations=frozenset({"oauth.flush-token-cache"})),
     Drill("oauth-token-errors", "oauth", "clients present tokens the app rejects, a burst of 401s in the logs",

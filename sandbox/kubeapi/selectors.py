@@ -10,7 +10,7 @@ from sandbox.kubeapi import eventsv1
 from sandbox.kubeapi.errors import ApiError
 from sandbox.kubeapi.resources import ResourceType
 
-__all__ = ["parse_label_selector", "parse_field_selector", "match_labels"]
+__all__ = ["parse_label_selector", "parse_field_selector"]
 
 Predicate = Callable[[dict[str, Any]], bool]
 
@@ -62,19 +62,6 @@ def parse_label_selector(selector: str | None) -> Predicate:
         return all(r(labels) for r in requirements)
 
     return matches
-
-
-def match_labels(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
-    """Whether a ``LabelSelector`` object (matchLabels and matchExpressions) selects ``labels``."""
-    selector = selector or {}
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for expression in selector.get("matchExpressions") or []:
-        key, operator, values = expression["key"], expression["operator"], expression.get("values") or []
-        if (operator == "In" and labels.get(key) not in values) or (operator == "NotIn" and labels.get(key) in values) \
-                or (operator == "Exists" and key not in labels) or (operator == "DoesNotExist" and key in labels):
-            return False
-    return True
 
 
 def _lookup(obj: dict[str, Any], path: str) -> str:

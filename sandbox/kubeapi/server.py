@@ -11,7 +11,6 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from sandbox.kubeapi import resources, validation
 from sandbox.kubeapi.audit import AuditRecord
 from sandbox.kubeapi.certs import make_self_signed
 from sandbox.kubeapi.handler import APIRequestHandler
@@ -128,10 +127,6 @@ class KubeAPIServer:
                                         name=f"kubeapi-{self.port}", daemon=True)
         self._thread.start()
         return self
-
-    def preload_schemas(self) -> None:
-        """Compile every served kind's schema validator now rather than at its first write."""
-        validation.preload(list(resources.RESOURCES))
 
     def stop(self) -> None:
         """Stop serving, close open connections and join every thread the server started."""

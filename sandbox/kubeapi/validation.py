@@ -26,7 +26,7 @@ from sandbox.kubeapi.errors import ApiError
 from sandbox.kubeapi.resources import ResourceType
 from sandbox.kubeapi.version import SCHEMA_VERSION
 
-__all__ = ["validate_object", "check_name", "preload"]
+__all__ = ["validate_object", "check_name"]
 
 _SCHEMA_DIR = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"v{SCHEMA_VERSION}-local-strict"
 _lock = threading.Lock()
@@ -50,13 +50,6 @@ def _validator(rtype: ResourceType) -> jsonschema.protocols.Validator:
             validator = jsonschema.Draft202012Validator(schema, registry=_registry)
             _validators[key] = validator
         return validator
-
-
-def preload(rtypes: list[ResourceType]) -> None:
-    """Load the definitions and compile the validators of ``rtypes`` ahead of the first write."""
-    for rtype in rtypes:
-        if rtype.schema:
-            _validator(rtype)
 
 
 def _field(path: Any) -> str:

@@ -75,7 +75,7 @@ def test_oauth_restart_renders_the_runbook_command_exactly(suite):
     result = suite.run()
     assert "$ kubectl rollout restart deployment app-backend -n production\n" in result.stdout.str()
     assert "$ kubectl rollout status deployment/app-backend -n production" in result.stdout.str()
-    assert "$ pytest -m oauth --env production" in result.stdout.str()
+    assert "$ pytest -m oauth --env=production" in result.stdout.str()
 
 
 @pytest.mark.parametrize("xdist", XDIST)

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +67,28 @@ def parse_junit(text: str) -> dict[str, Case]:
         properties = {p.get("name"): p.get("value") for p in testcase.iter("property")}
         cases[nodeid(testcase)] = Case(name, outcome, body, properties)
     return cases
+
+
+@contextmanager
+def sandbox_running(state_dir: Path, *options: str) -> Iterator[tuple[subprocess.Popen, Path]]:
+    """``python -m sandbox up --state-dir DIR [options]`` as the README says, until ready; then
+    stopped with SIGTERM (as Ctrl-C or ``python -m sandbox down`` do). Yields the process and the
+    environment file."""
+    process = subprocess.Popen([sys.executable, "-m", "sandbox", "up", "--state-dir", str(state_dir), *options],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (state_dir / "ready").exists():
+            assert process.poll() is None, process.stdout.read()
+            assert time.monotonic() < deadline, "sandbox not ready in 60 s"
+            time.sleep(0.05)
+        yield process, Path((state_dir / "ready").read_text())
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+        process.stdout.close()
 
 
 def run_suite(tmp_path: Path, *args: str, timeout: float = 180, env: dict | None = None) -> SuiteRun:

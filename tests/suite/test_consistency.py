@@ -21,7 +21,8 @@ def fixture_remediations() -> set[str]:
     for path in (REPO / "fixtures").glob("*.py"):
         for call in ast.walk(ast.parse(path.read_text())):
             if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "Unverifiable":
-                ids.update(k.value.value for k in call.keywords if k.arg == "remediation")
+                ids.update(n.value for k in call.keywords if k.arg == "remediation"
+                           for n in ast.walk(k.value) if isinstance(n, ast.Constant) and isinstance(n.value, str))
     return ids
 
 
@@ -44,14 +45,14 @@ def test_every_check_has_an_incident_marker_a_remediation_and_a_known_runbook_st
 
 def test_every_remediation_named_by_a_check_or_fixture_is_in_the_catalog():
     catalog = load_catalog()
-    named = {c.remediation for c in CHECKS.values()} | fixture_remediations()
+    named = {r for c in CHECKS.values() for r in c.remediation_ids} | fixture_remediations()
     assert named - set(catalog) == set()
 
 
 def test_every_catalog_entry_of_an_incident_with_checks_is_used():
     catalog = load_catalog()
     incidents = {Path(c.module).stem.removeprefix("test_") for c in CHECKS.values()}
-    used = {c.remediation for c in CHECKS.values()} | fixture_remediations()
+    used = {r for c in CHECKS.values() for r in c.remediation_ids} | fixture_remediations()
     unused = {rid for rid, entry in catalog.items() if entry.incident in incidents and rid not in used}
     assert unused == set(), f"catalog entries no check suggests: {sorted(unused)}"
 

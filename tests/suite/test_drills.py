@@ -23,7 +23,7 @@ def test_every_oauth_check_passes_on_one_sandbox_under_xdist_and_nothing_is_left
     assert run.cases, "no testcase in the JUnit XML"
     assert run.names("passed") == set(c.name for c in run.cases.values())
     assert "Suggested remediation" not in run.output
-    assert "All 13 checks passed." in run.summary
+    assert "All 17 checks passed." in run.summary
     # One sandbox for the run: the controller and both workers checked the same environment file.
     checked = {p.name: p.read_text() for p in probe.iterdir() if p.suffix != ".modules"}
     assert set(checked) == {"controller", "gw0", "gw1"}

@@ -47,7 +47,8 @@ def test_the_password_from_the_referenced_variable_opens_the_store(tmp_path, pro
     run = run_suite(tmp_path, "-m", "oauth", environment(tmp_path, protected_redis, 'password = "${RC_PW}"\n'),
                     env={"RC_PW": PASSWORD})
     assert run.returncode == 0, run.output
-    assert run.names("passed") == {"test_oauth.py::test_revocation_store_answers_ping", "test_oauth.py::test_revocation_list_is_within_limit"}
+    assert run.names("passed") == {"test_oauth.py::test_revocation_store_answers_ping", "test_oauth.py::test_revocation_list_is_within_limit",
+                                       "test_oauth.py::test_revocation_entries_expire"}
     # Everything that needs what this file does not configure is skipped, and says why.
     assert all("has no [" in c.text for c in run.cases.values() if c.outcome == "skipped")
     assert PASSWORD not in run.everything()
@@ -58,7 +59,8 @@ def test_a_rejected_password_is_could_not_verify_and_suggests_no_runbook_step(tm
     run = run_suite(tmp_path, "-m", "oauth", environment(tmp_path, protected_redis, password_line),
                     env={"RC_PW": "not-the-password"})
     assert run.returncode == 1, run.output
-    assert run.names("error") == {"test_oauth.py::test_revocation_store_answers_ping", "test_oauth.py::test_revocation_list_is_within_limit"}
+    assert run.names("error") == {"test_oauth.py::test_revocation_store_answers_ping", "test_oauth.py::test_revocation_list_is_within_limit",
+                                       "test_oauth.py::test_revocation_entries_expire"}
     assert run.names("failed") == set()
     assert "rejected the suite's credentials" in run.output
     assert "no runbook remediation applies" in run.output

@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import ssl
-import time
 import tomllib
 import uuid
 from pathlib import Path
@@ -22,7 +20,7 @@ import pytest
 import yaml
 
 from sandbox.stack import generate_key_pair
-from tests.suite.runner import REPO, assert_no_secrets, run_suite
+from tests.suite.runner import REPO, assert_no_secrets, run_suite, sandbox_running
 
 # One sandbox for the module, on one xdist worker (make test runs --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("sandbox-by-hand")
@@ -38,20 +36,8 @@ def sandbox_up():
     """A sandbox started exactly as the README says, stopped with `python -m sandbox down`."""
     # Under the repository like the default .sandbox/, so `--env <file>` works as the README says.
     state_dir = REPO / ".sandbox" / f"test-{uuid.uuid4().hex[:8]}"
-    process = subprocess.Popen([sys.executable, "-m", "sandbox", "up", "--state-dir", str(state_dir)],
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not (state_dir / "ready").exists():
-        assert process.poll() is None, process.stdout.read()
-        assert time.monotonic() < deadline, "sandbox not ready in 60 s"
-        time.sleep(0.05)
-    env_file = Path((state_dir / "ready").read_text())
-    yield process, state_dir, env_file
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-    process.stdout.close()
+    with sandbox_running(state_dir) as (process, env_file):
+        yield process, state_dir, env_file
 
 
 def replace_jwt_keys_by_hand(kubeconfig: Path, workdir: Path) -> None:
