@@ -65,7 +65,9 @@ def test_a_redis_without_hello_is_reached_with_auth_and_the_password_is_never_pr
     run = run_suite(tmp_path, "-m", "oauth", f"--env={env_file}", "-l", "--tb=long", "-vv", "-rA",
                     env={"NH_PW": PASSWORD})
     assert run.returncode == 0, run.output
-    assert run.names("passed") == {"test_oauth.py::test_revocation_store_answers_ping", "test_oauth.py::test_revocation_list_is_within_limit"}
+    assert run.names("passed") == {"test_oauth.py::test_revocation_store_answers_ping",
+                                   "test_oauth.py::test_revocation_list_is_within_limit",
+                                   "test_oauth.py::test_revocation_entries_expire"}
     assert PASSWORD not in run.everything()
 
 
@@ -79,3 +81,4 @@ def test_a_ping_answered_with_a_huge_bulk_string_fails_with_the_cap_named(tmp_pa
     assert (f"Redis redis://127.0.0.1:{peer.port}/0 did not answer PING: sent more than 8 MiB for one reply "
             "(the suite's reply cap); stopped reading") in case.text
     assert run.cases["test_oauth.py::test_revocation_list_is_within_limit"].outcome == "error"
+    assert run.cases["test_oauth.py::test_revocation_entries_expire"].outcome == "error"

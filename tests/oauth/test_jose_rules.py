@@ -4,6 +4,7 @@ encoding finding, how keys are identified, and that the rules stay linear in the
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import time
 from pathlib import Path
@@ -139,11 +140,17 @@ def test_the_key_rules_are_linear_in_the_number_of_keys(env):
     def timed(count: int) -> float:
         keys = tuple(parse_jwk(i, {**RSA_JWK, "kid": f"k{i % (count // 2)}"}) for i in range(1, count + 1))
         jwks = Jwks("u", keys)
-        started = time.perf_counter()
-        found = jwks_key_problems(env, jwks)
-        elapsed = time.perf_counter() - started
+        timings = []
+        gc.disable()  # the cyclic collector's passes over 100,000 new objects are not the rules' cost
+        try:
+            for _ in range(3):
+                started = time.perf_counter()
+                found = jwks_key_problems(env, jwks)
+                timings.append(time.perf_counter() - started)
+        finally:
+            gc.enable()
         assert sum(1 for _, f in found if f) == count  # every kid is duplicated once
-        return elapsed
+        return min(timings)  # the least disturbed by the other processes on the machine
 
     small, large = timed(10_000), timed(100_000)
     assert large < 30 * small, f"10,000 keys in {small:.3f} s, 100,000 in {large:.3f} s: not linear"
