@@ -64,7 +64,10 @@ def _up(args: argparse.Namespace) -> int:
     try:
         env_file = sandbox.start()
         (state_dir / PID_FILE).write_text(str(os.getpid()))
-        (state_dir / READY_FILE).write_text(str(env_file))
+        # Written aside and renamed: whoever waits for the ready file never reads it half-written
+        # (an empty read made pytest look for the environment file ".").
+        (state_dir / f"{READY_FILE}.tmp").write_text(str(env_file))
+        (state_dir / f"{READY_FILE}.tmp").replace(state_dir / READY_FILE)
         if not args.parent_pid:
             _print_banner(sandbox, time.perf_counter() - started)
         while not stop.wait(0.5):
