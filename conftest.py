@@ -9,6 +9,8 @@ pytest_plugins = [
     "fixtures.kube",
     "fixtures.oauth",
     "fixtures.revocation",
+    "fixtures.postgres",
+    "fixtures.db_pool",
     "sandbox.plugin",
     "remediations.plugin",
 ]

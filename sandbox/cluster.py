@@ -270,6 +270,9 @@ def _rollout_events(pod: dict[str, Any], image: str, scheduled: datetime) -> lis
     ]
 
 
+APP_POOL_SIZE = 3  # connections per pod: x the HPA's maxReplicas 10 fits the sandbox's 37 usable slots
+
+
 def seed_production(store: Store, *, namespace: str = "production", deployment: str = "app-backend",
                     image: str = "ghcr.io/ytvideocreator/app-backend:1.42.0",
                     previous_image: str = "ghcr.io/ytvideocreator/app-backend:1.41.3", replicas: int = 3,
@@ -291,7 +294,8 @@ def seed_production(store: Store, *, namespace: str = "production", deployment: 
 
     labels = {"app": deployment}
     app = _container("app", image, port=8000, cpu=("250m", "1"), memory=("512Mi", "1Gi"))
-    app["env"] = [{"name": "JWT_KEYS_DIR", "value": "/etc/jwt"}]
+    app["env"] = [{"name": "JWT_KEYS_DIR", "value": "/etc/jwt"},
+                  {"name": "DATABASE_POOL_SIZE", "value": str(APP_POOL_SIZE)}]
     app["volumeMounts"] = [{"name": "jwt-keys", "mountPath": "/etc/jwt", "readOnly": True}]
     app["readinessProbe"] = {"httpGet": {"path": "/health/ready", "port": 8000}, "periodSeconds": 10}
     app["livenessProbe"] = {"httpGet": {"path": "/health/live", "port": 8000}, "periodSeconds": 10}

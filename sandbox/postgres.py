@@ -12,6 +12,7 @@ import signal
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from sandbox.ports import free_port
+
+__all__ = ["ClientPool", "PostgresError", "PostgresServer"]
 
 BINDIR = Path(os.environ.get("PG_BINDIR", "/usr/lib/postgresql/15/bin"))
 SERVICE_USER = "postgres"
@@ -58,6 +61,7 @@ class PostgresServer:
         self._owned_tmpdir: Path | None = None
         self._running = False
         self._pid: int | None = None
+        self.pools: list[ClientPool] = []  # connections held by the app and by drills
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -243,6 +247,7 @@ class PostgresServer:
             "logging_collector = off\n"
             "log_line_prefix = '%m [%p] %q%u@%d '\n"
             "log_timezone = 'UTC'\n"
+            "log_connections = on\n"  # tests count the suite's connection attempts in the log
             "timezone = 'UTC'\n"
         )
 
@@ -299,6 +304,9 @@ class PostgresServer:
     def stop(self) -> None:
         """``pg_ctl stop -m immediate`` and wait until the postmaster is gone. Idempotent."""
         atexit.unregister(self.stop)
+        for pool in self.pools:
+            pool.close()
+        self.pools.clear()
         serverdir, self._running = self._serverdir, False
         pid, self._pid = self._pid, None
         if serverdir is not None and (serverdir / "data" / "postmaster.pid").exists():
@@ -321,6 +329,16 @@ class PostgresServer:
             shutil.rmtree(self._owned_tmpdir, ignore_errors=True)
             self._owned_tmpdir = None
             self._serverdir = None
+
+    def hold(self, user: str, application_name: str, count: int | None = None, *,
+             keepalive_seconds: float | None = None) -> ClientPool:
+        """Open ``count`` connections as ``user`` (None: until the server refuses) and keep them
+        open until stop(); with ``keepalive_seconds`` each runs ``SELECT 1`` that often, as a busy
+        application's pool does."""
+        pool = ClientPool(self.dsn(user), application_name, keepalive_seconds=keepalive_seconds)
+        self.pools.append(pool)
+        pool.open(count)
+        return pool
 
     def __enter__(self) -> PostgresServer:
         return self.start()
@@ -394,3 +412,98 @@ def _wait_gone(pid: int, timeout: float = 10.0) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+class ClientPool:
+    """Connections held open to the server, like an application's pool (or its leak).
+
+    ``open(None)`` connects until the server refuses and keeps the refusal in ``refusal``.
+    ``start(sql)`` runs a statement on one more connection in a thread (a slow query), ``begin(sql)``
+    leaves one idle in an open transaction. ``close()`` cancels and closes everything.
+    """
+
+    def __init__(self, dsn: str, application_name: str, *, keepalive_seconds: float | None = None) -> None:
+        self.dsn = dsn
+        self.application_name = application_name
+        self.keepalive_seconds = keepalive_seconds
+        self.connections: list[psycopg.Connection] = []
+        self.refusal: str | None = None
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._running: list[psycopg.Connection] = []  # executing in a thread: cancelled at close
+
+    def __repr__(self) -> str:
+        return f"<client pool {self.application_name} {len(self.connections)} connections>"
+
+    @property
+    def pids(self) -> list[int]:
+        return [conn.info.backend_pid for conn in self.connections]
+
+    def _connect(self, *, autocommit: bool = True) -> psycopg.Connection:
+        conn = psycopg.connect(self.dsn, application_name=self.application_name, autocommit=autocommit)
+        with self._lock:
+            self.connections.append(conn)
+        return conn
+
+    def open(self, count: int | None) -> int:
+        """Open ``count`` connections, or (None) until the server refuses one; returns how many."""
+        opened = 0
+        while count is None or opened < count:
+            try:
+                self._connect()
+            except psycopg.OperationalError as exc:
+                if count is not None:
+                    raise
+                self.refusal = " ".join(str(exc).split())
+                break
+            opened += 1
+        if self.keepalive_seconds and opened:
+            self._spawn(self._keepalive, list(self.connections))
+        return opened
+
+    def begin(self, statement: str) -> int:
+        """One connection left idle in an open transaction after ``statement``; its PID."""
+        conn = self._connect(autocommit=False)
+        conn.execute(statement)
+        return conn.info.backend_pid
+
+    def start(self, statement: str) -> int:
+        """``statement`` running on one more connection in a thread (a slow query); its PID."""
+        conn = self._connect()
+        self._running.append(conn)
+        self._spawn(self._run, conn, statement)
+        return conn.info.backend_pid
+
+    def _spawn(self, target, *args) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _run(self, conn: psycopg.Connection, statement: str) -> None:
+        try:
+            conn.execute(statement)
+        except psycopg.Error:
+            pass  # cancelled by close(), or the server stopped
+
+    def _keepalive(self, connections: list[psycopg.Connection]) -> None:
+        while not self._closed.wait(self.keepalive_seconds):
+            for conn in connections:
+                try:
+                    conn.execute("SELECT 1")
+                except psycopg.Error:
+                    pass  # the server went away (a drill stopped it); keep the others busy
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            connections, self.connections = self.connections, []
+        for conn in self._running:
+            try:
+                conn.cancel_safe(timeout=2)
+            except psycopg.Error:
+                pass
+        for thread in self._threads:
+            thread.join(timeout=5)
+        for conn in connections:
+            conn.close()

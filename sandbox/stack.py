@@ -38,6 +38,12 @@ TEMPLATE_CACHE = REPO / ".sandbox-cache"
 # The sandbox's revocation list holds 200 tokens; its limit is scaled down from production's default
 # (1,000,000) so a drill can flood it in a fraction of a second.
 SANDBOX_MAX_REVOCATION_KEYS = 10_000
+APP_APPLICATION_NAME = "app-backend"  # the application_name of the app's pooled connections
+# The sandbox's thresholds are the runbook's scaled down, so a drill shows them crossed in seconds.
+IDLE_MINUTES = 0.05  # 3 s
+APP_POOL_KEEPALIVE_S = 1.0
+IDLE_IN_TRANSACTION_S = 2.0
+SLOW_QUERY_S = 1.0
 SUITE_SERVICE_ACCOUNT = "system:serviceaccount:runbook-checks:runbook-checks"
 
 
@@ -108,6 +114,7 @@ class Sandbox:
                 self._private_pem, self._public_pem = keys.result()
             self.redis.seed_revocations()
             self._seed_cluster()
+            self._hold_app_pool()
             self._start_app()
             self._write_kubeconfig()
             self._write_environment()
@@ -183,6 +190,14 @@ class Sandbox:
         self.kube.add_token(self.admin_token, "sandbox-admin", ["system:masters", "system:authenticated"])
         self.kube.add_token(self.suite_token, SUITE_SERVICE_ACCOUNT, [
             "system:serviceaccounts", "system:serviceaccounts:runbook-checks", "system:authenticated"])
+
+    def _hold_app_pool(self) -> None:
+        """Each app pod holds its pool of DATABASE_POOL_SIZE connections, kept busy (SELECT 1 every
+        APP_POOL_KEEPALIVE_S, well inside the sandbox's idle threshold) as by live traffic."""
+        from sandbox.cluster import APP_POOL_SIZE
+
+        self.postgres.hold("app", APP_APPLICATION_NAME, APP_POOL_SIZE * len(self.app_pods()),
+                           keepalive_seconds=APP_POOL_KEEPALIVE_S)
 
     def read_jwt_keys(self) -> tuple[bytes, bytes]:
         """The PEMs in secret jwt-keys, read as the kubelet mounts them into a starting pod."""
@@ -278,6 +293,14 @@ max_revocation_keys = {SANDBOX_MAX_REVOCATION_KEYS}  # scaled to the sandbox's 2
 
 [postgres]
 dsn = "{self.postgres.dsn("runbook_checks")}"
+slow_query_seconds = {SLOW_QUERY_S}
+
+[db_pool]
+# The runbook's thresholds (10 minutes idle) scaled down so drills show them crossed in seconds.
+idle_minutes = {IDLE_MINUTES}
+idle_in_transaction_seconds = {IDLE_IN_TRANSACTION_S}
+pool_size_env = "DATABASE_POOL_SIZE"
+app_application_name = "{APP_APPLICATION_NAME}"
 
 [aws]
 region = "{aws.region}"
