@@ -20,26 +20,33 @@ def _listed(backends, age, limit: int = 10) -> str:
     return shown + (f"; and {len(backends) - limit} more" if len(backends) > limit else "")
 
 
+def _count(items, one: str, many: str | None = None) -> str:
+    return f"{len(items)} {one if len(items) == 1 else many or one + 's'}"
+
+
 def _busiest(backends) -> str | None:
     """The application_name holding the most of these connections."""
     names = Counter(b.application for b in backends if b.application)
     return names.most_common(1)[0][0] if names else None
 
 
+@pytest.mark.runbook("incident-2/investigation-1")
 @pytest.mark.remediation("db_pool.kill-idle")
-def test_postgres_accepts_the_suite_connection(pg_connection):
+def test_postgres_accepts_the_suite_connection(env, pg_connection, observed):
     """PostgreSQL has a free connection slot for one more client (the suite).
 
     Runbook, Incident 2, symptoms and investigation 1: ``FATAL: remaining connection slots are
     reserved for non-replication superuser connections``; the suite's own connection attempt is
     the test, made once, without retries.
     """
+    observed(idle_minutes=f"{env.db_pool.idle_minutes:g}")
     assert pg_connection.refusal is None, (
         f"PostgreSQL {pg_connection.server} refused a new connection: \"{pg_connection.refusal}\"; "
         "every new client of the database, the app's pods included, is refused the same way"
     )
 
 
+@pytest.mark.runbook("incident-2/investigation-1", "incident-2/investigation-2")
 @pytest.mark.remediation("db_pool.restart-pods")
 def test_connection_headroom_is_above_minimum(env, pg_activity):
     """The client backends leave at least db_pool.min_headroom_percent of the usable slots free.
@@ -57,6 +64,7 @@ def test_connection_headroom_is_above_minimum(env, pg_activity):
     )
 
 
+@pytest.mark.runbook("incident-2/investigation-3", "incident-2/resolution-2")
 @pytest.mark.remediation("db_pool.kill-idle")
 def test_idle_connections_within_limit(env, pg_activity, observed):
     """No more than db_pool.max_idle connections have been idle longer than db_pool.idle_minutes.
@@ -70,12 +78,14 @@ def test_idle_connections_within_limit(env, pg_activity, observed):
     observed(idle_minutes=f"{env.db_pool.idle_minutes:g}", pids=[str(b.pid) for b in idle],
              application=env.db_pool.app_application_name or _busiest(idle))
     assert len(idle) <= env.db_pool.max_idle, (
-        f"PostgreSQL {pg_activity.server}: {len(idle)} connections idle longer than "
-        f"{env.cite('db_pool.idle_minutes')} min, above {env.cite('db_pool.max_idle')}: "
+        f"PostgreSQL {pg_activity.server}: {_count(idle, 'connection')} idle longer than "
+        f"{env.db_pool.idle_minutes:g} min ({env.cite('db_pool.idle_minutes')}), above "
+        f"{env.cite('db_pool.max_idle')}: "
         + _listed(idle, lambda b: b.state_seconds)
     )
 
 
+@pytest.mark.runbook("incident-2/resolution-4")
 @pytest.mark.remediation("db_pool.find-connection-leaks")
 def test_no_transaction_left_idle_open(env, pg_activity, observed):
     """No session sits idle inside an open transaction longer than idle_in_transaction_seconds.
@@ -89,12 +99,13 @@ def test_no_transaction_left_idle_open(env, pg_activity, observed):
                    key=lambda b: -(b.state_seconds or 0))
     observed(applications=sorted({b.application or "(no application_name)" for b in stuck}))
     assert not stuck, (
-        f"PostgreSQL {pg_activity.server}: {len(stuck)} sessions idle in transaction longer than "
-        f"{env.cite('db_pool.idle_in_transaction_seconds')} s: "
+        f"PostgreSQL {pg_activity.server}: {_count(stuck, 'session')} idle in transaction longer than "
+        f"{limit:g} s ({env.cite('db_pool.idle_in_transaction_seconds')}): "
         + _listed(stuck, lambda b: b.state_seconds)
     )
 
 
+@pytest.mark.runbook("incident-2/resolution-1", "incident-2/prevention-4")
 @pytest.mark.remediation("db_pool.resize-pool")
 def test_pool_size_times_replicas_fits_usable_slots(pg_activity, app_pool_demand, observed):
     """The application's pool size times its most pods fits in the server's usable slots.
@@ -114,6 +125,7 @@ def test_pool_size_times_replicas_fits_usable_slots(pg_activity, app_pool_demand
 
 
 @pytest.mark.cpu
+@pytest.mark.runbook("incident-1/resolution-2")
 @pytest.mark.remediation("cpu.find-expensive-queries")
 def test_no_query_runs_longer_than_limit(env, pg_activity, observed):
     """No query has been running longer than postgres.slow_query_seconds.
@@ -125,8 +137,8 @@ def test_no_query_runs_longer_than_limit(env, pg_activity, observed):
                   key=lambda b: -(b.query_seconds or 0))
     observed(pids=[str(b.pid) for b in slow])
     assert not slow, (
-        f"PostgreSQL {pg_activity.server}: {len(slow)} queries running longer than "
-        f"{env.cite('postgres.slow_query_seconds')} s: " + "; ".join(
+        f"PostgreSQL {pg_activity.server}: {_count(slow, 'query', 'queries')} running longer than "
+        f"{env.postgres.slow_query_seconds:g} s ({env.cite('postgres.slow_query_seconds')}): " + "; ".join(
             f"pid {b.pid} {b.user}/{b.application or '-'} for {format_age(b.query_seconds or 0)}: {b.query}"
             for b in slow[:5])
     )

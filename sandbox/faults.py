@@ -112,6 +112,31 @@ class Faults:
         """The app's pod names."""
         return self._sandbox.app_pods()
 
+    # --- PostgreSQL (real connections to the real server) ---
+
+    def pg_hold(self, count: int | None = None, *, application_name: str = "app-backend"):
+        """Open ``count`` idle connections as the app's role (None: until the server refuses one),
+        held until the sandbox stops; returns the :class:`~sandbox.postgres.ClientPool`."""
+        return self._sandbox.postgres.hold("app", application_name, count)
+
+    def pg_idle_in_transaction(self, statement: str, *, application_name: str = "app-backend") -> int:
+        """A session of the app's role left idle in an open transaction after ``statement``; its PID."""
+        return self._sandbox.postgres.hold("app", application_name, 0).begin(statement)
+
+    def pg_run(self, statement: str, *, application_name: str = "app-backend") -> int:
+        """``statement`` running in the background on a connection of the app's role; its PID."""
+        return self._sandbox.postgres.hold("app", application_name, 0).start(statement)
+
+    def pg_lock(self, relation: str) -> int:
+        """A superuser session holding ``LOCK relation IN ACCESS EXCLUSIVE MODE`` in an open
+        transaction (a migration stuck mid-way): readers of ``relation`` wait. Its PID."""
+        from sandbox.postgres import ClientPool
+
+        server = self._sandbox.postgres
+        pool = ClientPool(server.superuser_dsn(), "migration")
+        server.pools.append(pool)
+        return pool.begin(f"LOCK TABLE {relation} IN ACCESS EXCLUSIVE MODE")
+
     # --- plumbing ---
 
     @property
