@@ -58,8 +58,8 @@ def test_connection_headroom_is_above_minimum(env, pg_activity):
     free = a.usable - a.in_use
     percent = 100 * free / a.usable if a.usable > 0 else 0.0
     assert percent >= env.db_pool.min_headroom_percent, (
-        f"PostgreSQL {a.server}: headroom {free} of {a.usable} usable connections ({percent:.0f}%), below "
-        f"{env.cite('db_pool.min_headroom_percent')} %; usable = {a.reserved_text}; in use {a.in_use} by state "
+        f"PostgreSQL {a.server}: headroom {free} of {a.usable} usable connections ({percent:.0f}%), below the "
+        f"minimum {env.db_pool.min_headroom_percent:g}% ({env.cite('db_pool.min_headroom_percent')}); usable = {a.reserved_text}; in use {a.in_use} by state "
         f"{dict(a.by_state().most_common())}, by user/application {dict(a.by_client().most_common(5))}"
     )
 

@@ -119,6 +119,11 @@ class Faults:
         held until the sandbox stops; returns the :class:`~sandbox.postgres.ClientPool`."""
         return self._sandbox.postgres.hold("app", application_name, count)
 
+    def pg_usable_slots(self) -> int:
+        """max_connections minus superuser_reserved_connections of the sandbox's server."""
+        server = self._sandbox.postgres
+        return server.max_connections - server.superuser_reserved_connections
+
     def pg_idle_in_transaction(self, statement: str, *, application_name: str = "app-backend") -> int:
         """A session of the app's role left idle in an open transaction after ``statement``; its PID."""
         return self._sandbox.postgres.hold("app", application_name, 0).begin(statement)

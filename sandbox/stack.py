@@ -264,6 +264,8 @@ class Sandbox:
 #   pytest -m oauth --env {self.env_file}
 #   kubectl --kubeconfig {self.kubeconfig} get pods -n {NAMESPACE}
 #   psql '{self.postgres.dsn("runbook_checks")}'
+#   psql '{self.postgres.dsn("app")}'     (the app's role)
+#   psql '{self.postgres.superuser_dsn()}'     (superuser, local socket; log: {self.postgres.log_file})
 #   redis-cli -u {self.redis.url}
 #   AWS_SHARED_CREDENTIALS_FILE={aws.credentials_file} AWS_CONFIG_FILE={aws.config_file} \\
 #     aws --profile sandbox --endpoint-url {aws.endpoint_url} s3 ls

@@ -19,6 +19,7 @@ __all__ = ["DRILLS", "SLOW_QUERY_LITERAL"]
 
 _M = "test_db_pool.py::"
 _MARGIN_S = 0.5
+NEAR_FULL_FREE = 3  # slots left free, below the default 20% headroom of the sandbox's 37
 LEAKED_CONNECTIONS = 8  # above the default db_pool.max_idle = 5
 OVERSIZED_POOL = 5  # x the HPA's maxReplicas 10 = 50, above the sandbox's 37 usable slots
 # Query text holds personal data: the suite must print this query with the literal as ?.
@@ -34,6 +35,14 @@ def _exhaust(faults: "Faults") -> None:
     pool = faults.pg_hold(None)
     if pool.refusal is None:
         raise RuntimeError("the sandbox's PostgreSQL never refused a connection")
+
+
+def _near_full(faults: "Faults") -> None:
+    """A burst of traffic: the app's pods take all but NEAR_FULL_FREE of the usable slots."""
+    from sandbox.cluster import APP_POOL_SIZE
+
+    usable = faults.pg_usable_slots()
+    faults.pg_hold(usable - APP_POOL_SIZE * len(faults.app_pods) - NEAR_FULL_FREE)
 
 
 def _idle_leak(faults: "Faults") -> None:
@@ -84,6 +93,11 @@ DRILLS = [
           _exhaust,
           fails=_checks("test_postgres_accepts_the_suite_connection"), errors=_NEED_CONNECTION,
           remediations=frozenset({"db_pool.kill-idle", "db_pool.resize-pool"})),
+    Drill("db-pool-near-full", "db_pool",
+          f"a traffic burst leaves {NEAR_FULL_FREE} free connection slots, below db_pool.min_headroom_percent",
+          _near_full,
+          fails=_checks("test_connection_headroom_is_above_minimum"),
+          remediations=frozenset({"db_pool.restart-pods"})),
     Drill("db-idle-leak", "db_pool",
           f"{LEAKED_CONNECTIONS} app connections sit idle past db_pool.idle_minutes",
           _idle_leak,

@@ -165,7 +165,7 @@ def test_groups_are_ordered_most_urgent_first(suite, xdist):
               "Keep a healthy previous revision to roll back to"]     # 4
     positions = [section.index(title) for title in titles]
     assert positions == sorted(positions)
-    assert "CAUTION: If safe, terminate the idle backends the check found (PIDs <pids>)" in section
+    assert "CAUTION: If safe, terminate the idle backends of application <application> the check found (PIDs <pids>)" in section
 
 
 @pytest.mark.parametrize("xdist", XDIST)

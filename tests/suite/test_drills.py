@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.drills import DRILLS
+from tests.suite.drill_evidence import EVIDENCE
 from tests.suite.runner import REPO, assert_no_secrets
 
 
@@ -84,6 +85,8 @@ def test_a_drill_fails_exactly_the_checks_its_incident_explains(suite, drill):
             assert "Suggested remediation" in case.text
     assert "Suggested remediation" in run.output
     assert_no_secrets(run.everything())
+    for evidence in EVIDENCE.get(drill.name, ()):  # what else this drill's one run must show
+        evidence(run)
 
 
 def test_the_key_mismatch_drill_names_keys_and_suggests_the_rollout_restart(suite):
