@@ -302,7 +302,6 @@ slow_query_seconds = {SLOW_QUERY_S}
 idle_minutes = {IDLE_MINUTES}
 idle_in_transaction_seconds = {IDLE_IN_TRANSACTION_S}
 pool_size_env = "DATABASE_POOL_SIZE"
-app_application_name = "{APP_APPLICATION_NAME}"
 
 [aws]
 region = "{aws.region}"
