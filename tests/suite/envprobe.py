@@ -17,5 +17,5 @@ def pytest_sessionfinish(session):
     if environment is not None and out:
         worker = getattr(session.config, "workerinput", {}).get("workerid", "controller")
         Path(out, worker).write_text(f"{environment.path}\n{environment.path.read_text()}")
-        heavy = ("boto3", "botocore", "moto", "psycopg", "kubernetes.client.api", "redis", "jwt")
+        heavy = ("boto3", "botocore", "moto", "psycopg", "pglast", "kubernetes.client.api", "redis", "jwt")
         Path(out, f"{worker}.modules").write_text(" ".join(m for m in heavy if m in sys.modules))
