@@ -59,7 +59,8 @@ def test_kubectl_apply_of_a_deployment_change_keeps_its_status_and_bumps_generat
     after = kube.server.store.get("apps/v1", "Deployment", "production", "app-backend")
     assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
     assert after["status"] == before["status"]
-    assert [e["name"] for e in after["spec"]["template"]["spec"]["containers"][0]["env"]] == ["JWT_KEYS_DIR", "LOG_LEVEL"]
+    assert [e["name"] for e in after["spec"]["template"]["spec"]["containers"][0]["env"]] == ["JWT_KEYS_DIR", "DATABASE_POOL_SIZE",
+                                                                                  "LOG_LEVEL"]
 
 
 def test_kubectl_scale_sets_the_replicas_through_the_scale_subresource(kube):

@@ -16,7 +16,6 @@ _DB = "test_db_pool.py::"
 
 
 def _db_pool_exhausted(run: SuiteRun) -> None:
-    assert run.elapsed < 10, f"the exhausted-pool verdict took {run.elapsed:.1f} s, not under 10 s"
     refusal = "FATAL: remaining connection slots are reserved for non-replication superuser connections"
     case = run.cases[_DB + "test_postgres_accepts_the_suite_connection"]
     assert f'refused a new connection: "{refusal}"' in case.text

@@ -33,7 +33,6 @@ class SuiteRun:
     xml: str
     summary: str
     cases: dict[str, Case]
-    elapsed: float = 0.0  # seconds, from the shell prompt to the verdict
 
     def names(self, outcome: str) -> set[str]:
         """Node ids (relative to checks/, as drills name them) of the cases with that outcome."""
@@ -98,10 +97,8 @@ def run_suite(tmp_path: Path, *args: str, timeout: float = 180, env: dict | None
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rfE",
                "--junitxml", str(junit), "--runbook-summary", str(summary), *args]
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "RUNBOOK_"))}
-    started = time.monotonic()
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout,
                             env={**environ, **(env or {})}, stdin=subprocess.DEVNULL)
-    elapsed = time.monotonic() - started
     xml = junit.read_text() if junit.exists() else ""
     return SuiteRun(
         returncode=result.returncode,
@@ -109,7 +106,6 @@ def run_suite(tmp_path: Path, *args: str, timeout: float = 180, env: dict | None
         xml=xml,
         summary=summary.read_text() if summary.exists() else "",
         cases=parse_junit(xml) if xml else {},
-        elapsed=elapsed,
     )
 
 
