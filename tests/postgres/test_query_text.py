@@ -6,11 +6,10 @@ from __future__ import annotations
 import pytest
 
 from fixtures.postgres import normalize_query
-from fixtures.secret import Secret
 
 
 def shown(text: str, limit: int = 120) -> str:
-    return normalize_query(Secret(text, "query text"), limit)
+    return normalize_query(text, limit)
 
 
 @pytest.mark.parametrize("query, expected", [
