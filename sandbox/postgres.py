@@ -441,7 +441,9 @@ class ClientPool:
         return [conn.info.backend_pid for conn in self.connections]
 
     def _connect(self, *, autocommit: bool = True) -> psycopg.Connection:
-        conn = psycopg.connect(self.dsn, application_name=self.application_name, autocommit=autocommit)
+        # A generous connect_timeout: on a loaded machine a fork and SCRAM exchange can take seconds.
+        conn = psycopg.connect(self.dsn, application_name=self.application_name, autocommit=autocommit,
+                               connect_timeout=30)
         with self._lock:
             self.connections.append(conn)
         return conn
