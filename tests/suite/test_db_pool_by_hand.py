@@ -161,7 +161,7 @@ def test_a_statement_timeout_is_could_not_verify_naming_the_timeout(up, tmp_path
     # A migration stuck mid-way holds pg_settings: the suite's read waits until statement_timeout.
     with psycopg.connect(up.superuser_dsn) as migration:
         migration.execute("LOCK TABLE pg_catalog.pg_settings IN ACCESS EXCLUSIVE MODE")
-        variant = up.variant(postgres="statement_timeout_ms = 500\nlock_timeout_ms = 0\n")
+        variant = up.variant(postgres="statement_timeout_ms = 500\nlock_timeout_ms = 5000\n")
         run = suite(tmp_path, variant)
         migration.rollback()
     assert run.returncode == 1, run.output
