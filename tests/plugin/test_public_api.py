@@ -14,7 +14,8 @@ import pytest
 from tests.suite.runner import REPO
 
 MODULES = ["remediations", "remediations.catalog", "remediations.plugin", "fixtures.config", "fixtures.jose",
-           "fixtures.oauth", "fixtures.revocation", "fixtures.errors", "fixtures.secret"]
+           "fixtures.oauth", "fixtures.revocation", "fixtures.errors", "fixtures.secret", "fixtures.postgres",
+           "fixtures.db_pool"]
 
 
 @pytest.mark.parametrize("name", MODULES)
