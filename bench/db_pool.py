@@ -36,7 +36,7 @@ def _ready(state_dir: Path, process) -> Path:
     return Path((state_dir / "ready").read_text())
 
 
-def with_300_clients(repeat: int) -> tuple[list[float], list[float], int]:
+def with_300_clients(repeat: int) -> tuple[list[tuple[float, float, float]], int]:
     """Wall times of `pytest -m db_pool` and the checks' own time, with CLIENTS connections open."""
     import subprocess
 
@@ -63,26 +63,31 @@ def with_300_clients(repeat: int) -> tuple[list[float], list[float], int]:
             variant = env_file.parent / "bench-300.toml"
             variant.write_text(text)
             runs = [_run(variant) for _ in range(repeat)]
-            return [wall for wall, _ in runs], [own for _, own in runs], len(server.pools[0].connections)
+            return runs, len(server.pools[0].connections)
         finally:
             server.stop()
             process.terminate()
             process.wait(timeout=30)
 
 
-def _run(variant: Path) -> tuple[float, float]:
-    """One `pytest -m db_pool` run: its wall time, and pytest's own 'in N s' (the checks without
-    Python and plugin start-up); it must pass all 6 checks."""
+def _run(variant: Path) -> tuple[float, float, float]:
+    """One `pytest -m db_pool` run: its wall time, pytest's own 'in N s' (the checks without
+    Python and plugin start-up) and its CPU time (user + system: what the wall time would be on an
+    idle machine, less the waits); it must pass all 6 checks."""
+    import resource
     import subprocess
 
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(pytest_command("-m", "db_pool", "--env", str(variant)), cwd=REPO,
                             capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     match = re.search(r"(\d+) passed.* in ([\d.]+)s", result.stdout)
     if result.returncode != 0 or match is None or int(match.group(1)) != 6:
         raise SystemExit(f"the 300-connection run did not pass its 6 checks:\n{result.stdout[-3000:]}")
-    return wall, float(match.group(2))
+    return wall, float(match.group(2)), cpu
 
 
 def main() -> int:
@@ -90,7 +95,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     n = parser.parse_args().repeat
     load = os.getloadavg()[0]
-    walls, inner, held = with_300_clients(n)
+    runs, held = with_300_clients(n)
+    walls, inner, cpu = ([run[i] for run in runs] for i in range(3))
     exhausted = statistics.median(
         timed(pytest_command("-m", "db_pool", "--drill", "db-pool-exhausted"), ok=(1,)) for _ in range(n))
     figures = [
@@ -98,6 +104,8 @@ def main() -> int:
          statistics.median(walls)),
         (f"the same run, pytest's own time for the 6 checks (one connection, one snapshot of {held} backends)",
          "", statistics.median(inner)),
+        ("the same run, CPU seconds of the pytest process (user + system; load-independent)", "",
+         statistics.median(cpu)),
         ("`pytest -m db_pool --drill db-pool-exhausted` (sandbox start included)", "< 10 s", exhausted),
     ]
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -113,7 +121,7 @@ def main() -> int:
         *[f"| {name} | {target} | {value:.2f} |" for name, target, value in figures],
         "",
         f"All runs: 300-connection wall {', '.join(f'{w:.2f}' for w in walls)}; "
-        f"checks {', '.join(f'{w:.2f}' for w in inner)}.",
+        f"checks {', '.join(f'{w:.2f}' for w in inner)}; CPU {', '.join(f'{w:.2f}' for w in cpu)}.",
         "",
     ]
     (RESULTS / "db_pool.md").write_text("\n".join(lines))
