@@ -66,14 +66,14 @@ def test_connection_headroom_is_above_minimum(env, pg_activity):
 
 @pytest.mark.runbook("incident-2/investigation-3", "incident-2/resolution-2")
 @pytest.mark.remediation("db_pool.kill-idle")
-def test_idle_connections_within_limit(env, pg_activity, observed):
+def test_idle_connections_within_limit(env, pg_activity, pg_sessions, observed):
     """No more than db_pool.max_idle connections have been idle longer than db_pool.idle_minutes.
 
     Runbook, Incident 2, investigation 3: ``WHERE state = 'idle' AND query_start < NOW() -
     INTERVAL '10 minutes'`` (here: idle since state_change, the moment the last query ended).
     """
     limit_s = env.db_pool.idle_minutes * 60
-    idle = sorted((b for b in pg_activity.states() if b.state == "idle" and (b.state_seconds or 0) > limit_s),
+    idle = sorted((b for b in pg_sessions if b.state == "idle" and (b.state_seconds or 0) > limit_s),
                   key=lambda b: -(b.state_seconds or 0))
     busiest = _busiest(idle)  # the terminate step filters on one application_name: its PIDs
     observed(idle_minutes=f"{env.db_pool.idle_minutes:g}", application=busiest,
@@ -88,14 +88,14 @@ def test_idle_connections_within_limit(env, pg_activity, observed):
 
 @pytest.mark.runbook("incident-2/resolution-4")
 @pytest.mark.remediation("db_pool.find-connection-leaks")
-def test_no_transaction_left_idle_open(env, pg_activity, observed):
+def test_no_transaction_left_idle_open(env, pg_activity, pg_sessions, observed):
     """No session sits idle inside an open transaction longer than idle_in_transaction_seconds.
 
     Runbook, Incident 2, resolution 4: "check for connection leaks in code, review database session
     management" (a transaction never committed holds its connection and its locks).
     """
     limit = env.db_pool.idle_in_transaction_seconds
-    stuck = sorted((b for b in pg_activity.states()
+    stuck = sorted((b for b in pg_sessions
                     if (b.state or "").startswith("idle in transaction") and (b.state_seconds or 0) > limit),
                    key=lambda b: -(b.state_seconds or 0))
     observed(applications=sorted({b.application or "(no application_name)" for b in stuck}))
@@ -128,13 +128,13 @@ def test_pool_size_times_replicas_fits_usable_slots(pg_activity, app_pool_demand
 @pytest.mark.cpu
 @pytest.mark.runbook("incident-1/resolution-2")
 @pytest.mark.remediation("cpu.find-expensive-queries")
-def test_no_query_runs_longer_than_limit(env, pg_activity, observed):
+def test_no_query_runs_longer_than_limit(env, pg_activity, pg_sessions, observed):
     """No query has been running longer than postgres.slow_query_seconds.
 
     Runbook, Incident 1, resolution 2: "check for CPU-intensive queries: connect to database and
     check slow queries". Query texts are shown with their literals replaced by ``?``.
     """
-    slow = sorted((b for b in pg_activity.states() if b.query is not None),
+    slow = sorted((b for b in pg_sessions if b.query is not None),
                   key=lambda b: -(b.query_seconds or 0))
     observed(pids=[str(b.pid) for b in slow])
     assert not slow, (

@@ -184,3 +184,24 @@ def test_during_db_pool_exhausted_the_suite_makes_exactly_one_connection_attempt
     assert run.names("failed") == {_DB + "test_postgres_accepts_the_suite_connection"}
     assert attempts == 1, f"the suite made {attempts} connection attempts to a full server"
     assert refusals == 1
+
+
+def test_a_role_without_pg_monitor_is_could_not_verify_rather_than_a_clean_bill(up, tmp_path):
+    """Without pg_read_all_stats, other roles' state and query read as NULL: the idle and slow
+    checks would find nothing and pass. They say the suite cannot see instead."""
+    import psycopg
+    from psycopg import sql
+
+    password = uuid.uuid4().hex
+    with psycopg.connect(up.superuser_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE ROLE checks_without_monitor LOGIN PASSWORD {}").format(sql.Literal(password)))
+    dsn = up.dsn.replace("user=runbook_checks", "user=checks_without_monitor")
+    run = suite(tmp_path, up.variant(dsn=dsn, postgres='password = "${RUNBOOK_TEST_PGPASSWORD}"\n'),
+                env={"RUNBOOK_TEST_PGPASSWORD": password})
+    assert run.returncode == 1, run.output
+    errored = {_DB + n for n in ("test_idle_connections_within_limit", "test_no_transaction_left_idle_open",
+                                 "test_no_query_runs_longer_than_limit")}
+    assert run.names("error") == errored, run.output
+    cause = errors_with_one_cause(run, 3)
+    assert "role checks_without_monitor cannot see other roles' state and query" in cause
+    assert "GRANT pg_monitor TO checks_without_monitor" in cause and NO_REMEDIATION in run.output
