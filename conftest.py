@@ -11,6 +11,10 @@ pytest_plugins = [
     "fixtures.revocation",
     "fixtures.postgres",
     "fixtures.db_pool",
+    "fixtures.outage",
+    "fixtures.app",
+    "fixtures.rollout",
+    "fixtures.helm",
     "sandbox.plugin",
     "remediations.plugin",
 ]

@@ -73,6 +73,7 @@ class AppStandIn:
         self.client_secret = client_secret if client_secret is not None else secrets.token_urlsafe(24)
         self.jwks_fault: str | None = None
         self.health_fault: str | None = None
+        self.api_fault: str | None = None  # "5xx": /api/v1/me answers 500
         self.host = "127.0.0.1"
         self.port = 0
         self._lock = threading.Lock()
@@ -308,13 +309,13 @@ class _Handler(BaseHTTPRequestHandler):
             MOVED_JWKS_PATH: lambda: self._json(200, self.app.jwks()),
             "/api/v1/me": self._me,
         }
-        self._dispatch(routes.get(path), path, allowed="POST" if path == "/oauth/token" else None)
+        self._dispatch(routes.get(path), path, allowed="POST" if path in ("/oauth/token", "/oauth/revoke") else None)
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         path = urlsplit(self.path).path.rstrip("/") or "/"
         known_get = path in ("/health/live", "/health/ready", "/oauth/jwks.json", "/api/v1/me")
-        self._dispatch(self._token if path == "/oauth/token" else None, path,
-                       allowed="GET" if known_get else None)
+        posts = {"/oauth/token": self._token, "/oauth/revoke": self._revoke}
+        self._dispatch(posts.get(path), path, allowed="GET" if known_get else None)
 
     def _dispatch(self, handler: Callable[[], None] | None, path: str, *, allowed: str | None) -> None:
         try:
@@ -392,7 +393,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(200, app.jwks(), extra={"Cache-Control": "public, max-age=300"})
 
-    def _token(self) -> None:
+    def _form_and_client(self) -> tuple[dict[str, str], str | None]:
+        """The urlencoded form and the authenticated client id (HTTP Basic or form fields, RFC 6749
+        2.3.1); answers 401 invalid_client itself and returns None for a bad client."""
         app = self.app
         length = int(self.headers.get("Content-Length") or 0)
         form = parse_qs(self.rfile.read(length).decode("utf-8", "replace")) if length else {}
@@ -404,21 +407,55 @@ class _Handler(BaseHTTPRequestHandler):
                 client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
                 client_id = client_secret = None
-        if field.get("grant_type") != "client_credentials":
-            self._json(400, {"error": "unsupported_grant_type"})
-            return
         if client_id != app.client_id or not secrets.compare_digest(
             (client_secret or "").encode(), app.client_secret.encode()
         ):
             app.log("ERROR", f"auth: client authentication failed (client_id={_printable(client_id)})")
             self._json(401, {"error": "invalid_client"}, extra={"WWW-Authenticate": 'Basic realm="oauth"'})
+            return field, None
+        return field, client_id
+
+    def _token(self) -> None:
+        app = self.app
+        field, client_id = self._form_and_client()
+        if client_id is None:
+            return
+        if field.get("grant_type") != "client_credentials":
+            self._json(400, {"error": "unsupported_grant_type"})
             return
         token = app.issue_token(f"client:{client_id}")
         self._json(200, {"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME_SECONDS},
                    extra={"Cache-Control": "no-store"})
 
+    def _revoke(self) -> None:
+        """RFC 7009 token revocation: the token's jti goes on the revocation list until it expires.
+        An invalid or unknown token is answered 200 as well (RFC 7009 section 2.2)."""
+        app = self.app
+        field, client_id = self._form_and_client()
+        if client_id is None:
+            return
+        try:
+            claims = jwt.decode(field.get("token", ""), app._public_key, algorithms=["RS256"],
+                                audience=app.audience, issuer=app.issuer)
+        except jwt.PyJWTError:
+            self._send(200, b"", "application/json")
+            return
+        ttl = max(1, int(claims["exp"]) - int(time.time()))
+        try:
+            assert app._redis is not None
+            app._redis.set(f"{REVOCATION_PREFIX}{claims['jti']}", "revoked", ex=ttl)
+        except (redis.RedisError, OSError) as exc:
+            app.log("ERROR", f"auth: revocation failed: redis unavailable: {_reason(exc)}")
+            self._json(503, {"error": "temporarily_unavailable"})
+            return
+        self._send(200, b"", "application/json")
+
     def _me(self) -> None:
         app = self.app
+        if app.api_fault == "5xx":  # a deploy broke the authenticated API
+            app.log("ERROR", "http: GET /api/v1/me failed: unhandled error in handler")
+            self._json(500, {"error": "internal_error"})
+            return
         header = self.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():

@@ -142,6 +142,56 @@ class Faults:
         server.pools.append(pool)
         return pool.begin(f"LOCK TABLE {relation} IN ACCESS EXCLUSIVE MODE")
 
+    def health(self, fault: str | None) -> None:
+        """Make the app's health endpoints fail ("live": both, "ready": readiness), or heal (None)."""
+        self._sandbox.app.health_fault = fault
+
+    def api(self, fault: str | None) -> None:
+        """Make the authenticated API fail ("5xx": /api/v1/me answers 500), or heal it (None)."""
+        self._sandbox.app.api_fault = fault
+
+    def serve_version(self, version: str) -> None:
+        """Make the app report another version than the image it was deployed with."""
+        self._sandbox.app.version = version
+
+    # --- the cluster's nodes, rollouts and Helm releases ---
+
+    def kubelet_stopped(self, node: str) -> dict[str, Any]:
+        """A node whose kubelet stopped posting, as the node lifecycle controller marks it: every
+        condition Unknown (NodeStatusUnknown), and the unreachable taints."""
+        current = self.kube_get("Node", node)
+        if current is None:
+            raise LookupError(f"no node {node}")
+        conditions = [{**c, "status": "Unknown", "reason": "NodeStatusUnknown",
+                       "message": "Kubelet stopped posting node status."}
+                      for c in current["status"]["conditions"]]
+        current["status"]["conditions"] = conditions
+        current["spec"]["taints"] = [
+            {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"},
+            {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}]
+        return self.kube_apply(current)
+
+    def set_image(self, image: str, *, container: str = "app") -> dict[str, Any]:
+        """``kubectl set image deployment/app-backend app=<image>``: the rollout controller rolls it
+        out (or stalls on an image the registry does not hold)."""
+        from sandbox.stack import DEPLOYMENT
+
+        deployment = self.kube_get("Deployment", DEPLOYMENT, api_version="apps/v1")
+        for c in deployment["spec"]["template"]["spec"]["containers"]:
+            if c["name"] == container:
+                c["image"] = image
+        from sandbox.kubeapi import resources
+
+        rtype = resources.by_kind("apps/v1", "Deployment")  # as the API writes it: a new generation
+        return self._store.replace(rtype, self._namespace(None), DEPLOYMENT, deployment)
+
+    def helm_status(self, version: int, status: str) -> None:
+        """Rewrite one Helm revision's status (label and release JSON), as Helm itself does."""
+        from sandbox.helm import set_status
+        from sandbox.stack import DEPLOYMENT
+
+        set_status(self._store, name=DEPLOYMENT, namespace=self._namespace(None), version=version, status=status)
+
     # --- plumbing ---
 
     @property

@@ -89,6 +89,8 @@ class Sandbox:
         self.env_file = self.state_dir / "environment.toml"
         self.kubeconfig = self.state_dir / "kubeconfig"
         self.postgres = self.redis = self.aws = self.kube = self.app = None
+        self.rollouts = None
+        self.smoke_secret_file = self.state_dir / "smoke-client-secret"
         self._stopped = threading.Event()
 
     @property
@@ -156,6 +158,8 @@ class Sandbox:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        if self.rollouts is not None:
+            self.rollouts.stop()
         if self.app is not None:
             self._stop_one(self.app)
         services = [s for s in (self.kube, self.aws, self.redis, self.postgres) if s is not None]
@@ -184,6 +188,10 @@ class Sandbox:
             previous_image=PREVIOUS_IMAGE, jwt_private_pem=self._private_pem,
             jwt_public_pem=self._public_pem, role_arn=self.aws.role_arn, now=datetime.now(timezone.utc),
         )
+        from sandbox.helm import seed_release_history
+
+        seed_release_history(self.kube.store, name=DEPLOYMENT, namespace=NAMESPACE,
+                             image_repository=IMAGE.rpartition(":")[0], now=datetime.now(timezone.utc))
         load_manifests(self.kube.store, REPO / "deploy" / "rbac.yaml")
         self.admin_token = secrets.token_urlsafe(24)
         self.suite_token = secrets.token_urlsafe(24)
@@ -220,16 +228,29 @@ class Sandbox:
         )
         self.app.start()
         self.kube.set_log_source(self.app.logs_for)
+        from sandbox.rollout import RolloutController
+
+        self.rollouts = RolloutController(self.kube.store, namespace=NAMESPACE, deployment=DEPLOYMENT,
+                                          repository=IMAGE.rpartition(":")[0], on_serving=self._serving)
         self.kube.store.subscribe(self._rollout_controller, kinds=("Deployment",))
+
+    def _serving(self, image: str, pods: list[str]) -> None:
+        """A rollout completed: the app now runs that image's version in these pods."""
+        self.app.version = image.rpartition(":")[2]
+        self.app.set_pods(pods)
 
     def _rollout_controller(self, kind: str, old: dict | None, new: dict) -> None:
         """The part of the deployment controller the runbook's remediations rely on.
 
         ``kubectl rollout restart`` (a new ``restartedAt`` annotation on the pod template) restarts
-        the app, which reloads secret jwt-keys as new pods would; any spec change is marked observed
-        so ``kubectl rollout status`` completes.
+        the app, which reloads secret jwt-keys as new pods would; any other template change (a new
+        image, ``kubectl rollout undo``) is rolled out by :mod:`sandbox.rollout`; any other spec
+        change is marked observed so ``kubectl rollout status`` completes.
         """
         if kind != "Deployment" or old is None or new["metadata"]["name"] != DEPLOYMENT:
+            return
+        if self.rollouts.template_changed(old, new):
+            self.rollouts.start(new)
             return
         if _restarted_at(new) != _restarted_at(old):
             self.app.reload_keys()
@@ -318,8 +339,24 @@ config_file = "{aws.config_file}"
 base_url = "{app}"
 health_live_url = "{app}/health/live"
 health_ready_url = "{app}/health/ready"
+
+[deploy]
+# A sandbox rollout takes about 2 s; a stalled one is given up on after this window.
+settle_seconds = 8
+poll_seconds = 0.5
+version_url = "{app}/health/live"
+smoke_token_url = "{app}/oauth/token"
+smoke_url = "{app}/api/v1/me"
+smoke_client_id = "{self.app.client_id}"
+smoke_client_secret_file = "{self.smoke_secret_file}"
+smoke_writes = true
+smoke_revoke_url = "{app}/oauth/revoke"
+
+[rollback]
+helm_release = "{DEPLOYMENT}"
 """
         _write_private(self.env_file, text)
+        _write_private(self.smoke_secret_file, self.app.client_secret)
 
     def remove_state(self) -> None:
         shutil.rmtree(self.state_dir, ignore_errors=True)

@@ -162,7 +162,7 @@ def test_groups_are_ordered_most_urgent_first(suite, xdist):
               "Terminate idle connections holding pool slots",        # 2, db_pool
               "Scale the deployment out for immediate relief",        # 3, cpu before memory
               "Set or raise the memory limits (if justified)",        # 3, memory
-              "Keep a healthy previous revision to roll back to"]     # 4
+              "No healthy revision to roll back to: fix forward"]     # 4
     positions = [section.index(title) for title in titles]
     assert positions == sorted(positions)
     assert "CAUTION: If safe, terminate the idle backends of application <application> the check found (PIDs <pids>)" in section
