@@ -6,6 +6,7 @@ it stalls; `kubectl rollout undo` rolls back as on a cluster."""
 from __future__ import annotations
 
 import json
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -62,8 +63,13 @@ def test_the_gate_waits_for_a_new_image_then_fails_a_stalled_one_and_rollout_und
     assert took < 8 + 5, f"{took:.1f} s"  # the sandbox's deploy.settle_seconds = 8, plus 5 s
 
     admin(state_dir, "rollout", "undo", "deployment/app-backend", "-n", "production")
-    status = admin(state_dir, "rollout", "status", "deployment/app-backend", "-n", "production", "--timeout=30s")
-    assert 'deployment "app-backend" successfully rolled out' in status
+    # --watch=false, polled: the sandbox's API sends no watch events, so a watching `rollout status`
+    # would only ever judge its first read.
+    deadline = time.monotonic() + 30
+    while 'successfully rolled out' not in (status := admin(
+            state_dir, "rollout", "status", "deployment/app-backend", "-n", "production", "--watch=false")):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.5)
     deployed = json.loads(admin(state_dir, "get", "deployment", "app-backend", "-n", "production", "-o", "json"))
     assert deployed["spec"]["template"]["spec"]["containers"][0]["image"] == f"{image}:1.43.0"
     history = admin(state_dir, "rollout", "history", "deployment/app-backend", "-n", "production")
