@@ -7,6 +7,7 @@ remediation plugin (suggested remediation, JUnit properties, Markdown summary).
 pytest_plugins = [
     "fixtures.config",
     "fixtures.kube",
+    "fixtures.workload",
     "fixtures.oauth",
     "fixtures.revocation",
     "fixtures.postgres",

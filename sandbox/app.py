@@ -74,6 +74,7 @@ class AppStandIn:
         self.jwks_fault: str | None = None
         self.health_fault: str | None = None
         self.api_fault: str | None = None  # "5xx": /api/v1/me answers 500
+        self.delay_seconds = 0.0  # every answer this late: the app's CPU is saturated
         self.host = "127.0.0.1"
         self.port = 0
         self._lock = threading.Lock()
@@ -302,6 +303,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         path = urlsplit(self.path).path.rstrip("/") or "/"
+        if self.app.delay_seconds:
+            time.sleep(self.app.delay_seconds)
         routes = {
             "/health/live": self._live,
             "/health/ready": self._ready,

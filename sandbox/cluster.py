@@ -280,7 +280,7 @@ def seed_production(store: Store, *, namespace: str = "production", deployment: 
     """Write a healthy production into ``store``: everything the runbook's investigation steps read."""
     created = now - timedelta(days=3)
     rolled = now - timedelta(minutes=45)  # within the API server's 1 h event TTL: its events are still there
-    for ns in (namespace, "ingress-nginx", "kube-system", "runbook-checks"):
+    for ns in ("default", namespace, "ingress-nginx", "kube-system", "runbook-checks"):
         store.apply({"apiVersion": "v1", "kind": "Namespace",
                      "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns},
                                   "creationTimestamp": _ts(created - timedelta(days=30))},

@@ -66,6 +66,38 @@ class Faults:
         """Delete one object (and what it owns, as the garbage collector would)."""
         return self._store.delete(api_version, kind, self._namespace(namespace), name)
 
+    def pod_usage(self, pod: str, container: str = "app", *, cpu: str | None = None, memory: str | None = None,
+                  namespace: str | None = None) -> None:
+        """Make the kubelet report this usage for one container (what metrics-server then serves):
+        ``cpu="950000000n"``, ``memory="1008000Ki"``."""
+        metrics = self.kube_get("PodMetrics", pod, namespace=namespace, api_version="metrics.k8s.io/v1beta1")
+        if metrics is None:
+            raise LookupError(f"pod {pod} has no metrics")
+        for entry in metrics["containers"]:
+            if entry["name"] == container:
+                entry["usage"].update({k: v for k, v in (("cpu", cpu), ("memory", memory)) if v is not None})
+        self.kube_apply(metrics)
+
+    def node_usage(self, node: str, *, cpu: str | None = None, memory: str | None = None) -> None:
+        """Make a node's kubelet report this usage (NodeMetrics)."""
+        metrics = self.kube_get("NodeMetrics", node, namespace="", api_version="metrics.k8s.io/v1beta1")
+        metrics["usage"].update({k: v for k, v in (("cpu", cpu), ("memory", memory)) if v is not None})
+        self.kube_apply(metrics)
+
+    def scale(self, replicas: int) -> None:
+        """Run ``replicas`` pods of the app's current ReplicaSet, each with metrics and the events of
+        its start, as the deployment controller and the kubelets would (the HPA's status too)."""
+        from datetime import datetime, timezone
+
+        from sandbox.cluster import scale_deployment
+
+        scale_deployment(self._store, replicas=replicas, now=datetime.now(timezone.utc))
+
+    def expire_list_tokens(self) -> None:
+        """Compact the API server's storage, as it does every five minutes: every continue token
+        issued so far answers 410 Expired."""
+        self._store.compact()
+
     # --- services ---
 
     def stop(self, service: str) -> None:
@@ -92,6 +124,10 @@ class Faults:
     def jwks(self, fault: str | None) -> None:
         """Make the JWKS endpoint misbehave (see sandbox/app.py for the faults), or heal it (None)."""
         self._sandbox.app.jwks_fault = fault
+
+    def app_delay(self, seconds: float) -> None:
+        """Make every answer of the app this late, as a CPU-saturated app is (0 heals it)."""
+        self._sandbox.app.delay_seconds = seconds
 
     def rotate_jwt_keys(self) -> None:
         """Replace secret jwt-keys with a fresh key pair, as the runbook's ``kubectl create secret
