@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--key-type", choices=KEY_TYPES, default="rsa",
                     help="the signing key in secret jwt-keys: RSA 2048 (RS256, default), EC P-256 (ES256) "
                          "or Ed25519 (EdDSA)")
+    up.add_argument("--pods", type=int, metavar="N", help="run N app-backend pods, each with metrics and "
+                    "4 events (the scale benchmark: 500, 5000, 20000)")
     up.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # stop when this process dies
     down = commands.add_parser("down", help="stop the sandbox started by `up`")
     down.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
@@ -60,7 +62,7 @@ def _up(args: argparse.Namespace) -> int:
         threading.Thread(target=_watch_parent, args=(args.parent_pid, stop), daemon=True).start()
 
     started = time.perf_counter()
-    sandbox = Sandbox(state_dir, drill=args.drill, key_type=args.key_type)
+    sandbox = Sandbox(state_dir, drill=args.drill, key_type=args.key_type, pods=args.pods)
     try:
         env_file = sandbox.start()
         (state_dir / PID_FILE).write_text(str(os.getpid()))

@@ -82,10 +82,12 @@ def jwt_keys_secret(private_pem: str, public_pem: str) -> dict:
 class Sandbox:
     """The whole embedded target; ``start()`` returns the environment file, ``stop()`` undoes all."""
 
-    def __init__(self, state_dir: Path, *, drill: str | None = None, key_type: str = "rsa") -> None:
+    def __init__(self, state_dir: Path, *, drill: str | None = None, key_type: str = "rsa",
+                 pods: int | None = None) -> None:
         self.state_dir = Path(state_dir)
         self.drill = drill
         self.key_type = key_type
+        self.pods = pods  # run this many app pods (each with metrics and events): the scale benchmark
         self.env_file = self.state_dir / "environment.toml"
         self.kubeconfig = self.state_dir / "kubeconfig"
         self.postgres = self.redis = self.aws = self.kube = self.app = None
@@ -120,6 +122,8 @@ class Sandbox:
             self._start_app()
             self._write_kubeconfig()
             self._write_environment()
+            if self.pods:
+                self.faults.scale(self.pods)
             if self.drill:
                 from sandbox.drills import DRILLS
 
