@@ -23,8 +23,7 @@ def _observe_scale(env, observed, hpa, replicas: int, **more) -> None:
 
 @pytest.mark.remediation("cpu.scale-out")
 @pytest.mark.runbook("incident-1/investigation-1", "incident-1/symptoms", "incident-1/resolution-1")
-def test_container_cpu_usage_is_within_its_limit(env, workload_pods, pod_metrics, hpa_or_none, observed,
-                                                  record_property):
+def test_container_cpu_usage_is_within_its_limit(env, workload_pods, pod_metrics, hpa_or_none, observed, request):
     """Every container of the deployment's pods uses at most cpu.max_percent of its CPU limit.
 
     Runbook, Incident 1, investigation 1: kubectl top pods -n production. A container without a CPU
@@ -46,8 +45,8 @@ def test_container_cpu_usage_is_within_its_limit(env, workload_pods, pod_metrics
         if not against:
             continue  # neither: nothing to measure against (the memory bundle checks limits are set)
         readings.append((float(usage.cpu / against * 100), container, usage.cpu, against, basis))
-    if unmeasured:
-        record_property("cpu_unmeasured", ", ".join(sorted(set(unmeasured))))
+    if unmeasured:  # reported as a JUnit property, not failed
+        request.node.user_properties.append(("cpu_unmeasured", ", ".join(sorted(set(unmeasured)))))
     readings.sort(key=lambda r: (-r[0], r[1].pod, r[1].name))
     hot = [r for r in readings if r[0] > limit_percent]
     if hot:

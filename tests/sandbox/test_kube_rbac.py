@@ -14,6 +14,7 @@ pytestmark = pytest.mark.xdist_group("kube-rbac")
     ("/api/v1/namespaces/production/pods/redis-0/log", {"tailLines": "1"}),
     ("/api/v1/namespaces/production/secrets/jwt-keys", {}),
     ("/api/v1/namespaces/production/events", {}),
+    ("/api/v1/namespaces/default/events", {"fieldSelector": "involvedObject.kind=Node"}),  # node OOM events
     ("/api/v1/namespaces/production/serviceaccounts/app-backend", {}),
     ("/apis/apps/v1/namespaces/production/deployments/app-backend", {}),
     ("/apis/apps/v1/namespaces/production/replicasets", {}),
@@ -49,6 +50,12 @@ def test_the_suite_identity_may_read_what_the_runbook_checks_need(kube, path, pa
      'in the namespace "production"'),
     ("GET", "/api/v1/namespaces/kube-system/pods", None,
      'pods is forbidden: User "{user}" cannot list resource "pods" in API group "" in the namespace "kube-system"'),
+    ("PUT", "/apis/metrics.k8s.io/v1beta1/namespaces/production/pods/redis-0", {"apiVersion": "metrics.k8s.io/v1beta1",
+     "kind": "PodMetrics", "metadata": {"name": "redis-0"}, "containers": []},
+     'pods.metrics.k8s.io "redis-0" is forbidden: User "{user}" cannot update resource "pods" '
+     'in API group "metrics.k8s.io" in the namespace "production"'),
+    ("GET", "/api/v1/namespaces/default/pods", None,
+     'pods is forbidden: User "{user}" cannot list resource "pods" in API group "" in the namespace "default"'),
     ("GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles", None,
      'clusterroles.rbac.authorization.k8s.io is forbidden: User "{user}" cannot list resource "clusterroles" '
      'in API group "rbac.authorization.k8s.io" at the cluster scope'),

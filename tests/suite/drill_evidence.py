@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 
 from sandbox.drills.db_pool import LEAKED_CONNECTIONS, SLOW_QUERY_LITERAL
+from tests.suite.cluster_evidence import CLUSTER_EVIDENCE
 from tests.suite.runner import SuiteRun
 
 __all__ = ["EVIDENCE"]
@@ -54,4 +55,5 @@ EVIDENCE: dict[str, list[Callable[[SuiteRun], None]]] = {
     "db-pool-exhausted": [_db_pool_exhausted],
     "db-idle-leak": [_db_idle_leak],
     "db-slow-query": [_db_slow_query],
+    **CLUSTER_EVIDENCE,
 }
