@@ -47,7 +47,7 @@ def test_terminal_section_shows_the_rendered_command_for_this_environment(suite,
         @pytest.mark.memory
         @pytest.mark.remediation("memory.find-leaks")
         def test_no_container_was_oomkilled(observed):
-            observed(pod_name="app-backend-7d9f")
+            observed(pod_name="app-backend-7d9f", container="app")
             assert False, "pod app-backend-7d9f was OOMKilled 3 times in 1h"
     """)
     result = suite.run(xdist=xdist)
@@ -58,7 +58,7 @@ def test_terminal_section_shows_the_rendered_command_for_this_environment(suite,
     assert "Incident 5: High Memory Usage / OOMKilled, resolution 3" in section
     assert ("FAILED test_checks.py::test_no_container_was_oomkilled - "
             "pod app-backend-7d9f was OOMKilled 3 times in 1h") in section
-    assert "$ kubectl logs app-backend-7d9f -n production --previous --tail=200" in section
+    assert "$ kubectl logs app-backend-7d9f -n production --previous -c app --tail=200" in section
     assert "open a ticket with the graph from <grafana_url>." in section  # unfilled, visibly
     assert section.index("= Suggested remediation =") < section.index("short test summary info")
 
