@@ -83,7 +83,7 @@ def test_the_healthy_edge_cases_pass_every_cpu_and_memory_check(sandbox_up, tmp_
     assert {c["type"]: c["reason"] for c in hpa["status"]["conditions"]}["ScalingLimited"] == "TooFewReplicas"
     run = run_suite(tmp_path, "-m", "cpu or memory", f"--env={env_file}")
     assert run.returncode == 0, run.output
-    assert len(run.names("passed")) == 11 and run.names("passed") == {c.name for c in run.cases.values()}
+    assert len(run.names("passed")) == 12 and run.names("passed") == {c.name for c in run.cases.values()}  # + db_pool's query check
     usage = run.cases["test_cpu.py::test_container_cpu_usage_is_within_its_limit"]
     assert usage.properties["cpu_unmeasured"].endswith("fr4sh")  # reported, not failed
 
