@@ -142,14 +142,14 @@ def test_api_latency_is_within_budget(env, api_latency, workload_pods, hpa_or_no
 
 @pytest.mark.remediation("cpu.restart-pods")
 @pytest.mark.runbook("incident-1/investigation-4")
-def test_nodes_running_the_pods_have_cpu_headroom(env, workload_pods, nodes):
+def test_nodes_running_the_pods_have_cpu_headroom(env, workload_pods, node_cpu):
     """Every node running the deployment's pods uses at most cpu.max_node_percent of its allocatable CPU.
 
     Runbook, Incident 1, investigation 4: the CPU dashboard, node by node (kubectl top nodes).
     """
     hot, unmeasured = [], []
     for name in sorted(workload_pods.nodes):
-        allocatable, used = nodes.allocatable_cpu.get(name), nodes.usage_cpu.get(name)
+        allocatable, used = node_cpu.allocatable_cpu.get(name), node_cpu.usage_cpu.get(name)
         if allocatable is None or used is None:
             unmeasured.append(name)
             continue
