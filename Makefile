@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: check test bench lock sandbox clean
+.PHONY: check test tools bench lock sandbox clean
 
 # --compile-bytecode: this machine sets PYTHONDONTWRITEBYTECODE=1, so without it every run
 # recompiles boto3, moto and the kubernetes client from source (sandbox start 4.7 s -> 1.8 s).
@@ -18,7 +18,18 @@ $(STAMP): requirements.lock pyproject.toml
 check: $(STAMP)
 	$(BIN)/pytest -n 2 --junitxml reports/check.xml --runbook-summary reports/check.md
 
-test: $(STAMP)
+# What the report and deploy tests drive for real (headless Chromium, a Prometheus Pushgateway, promtool),
+# from Debian's packages; installed where missing and possible (root with apt-get), else those tests skip.
+TOOLS := chromium prometheus-pushgateway promtool
+tools:
+	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing$$missing from Debian's packages"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium prometheus-pushgateway prometheus >/dev/null; \
+	fi
+
+test: $(STAMP) tools
 	$(BIN)/pytest -c tests/pytest.ini -n 2 --dist loadgroup tests
 
 bench: $(STAMP)
@@ -27,8 +38,11 @@ bench: $(STAMP)
 sandbox: $(STAMP)
 	$(BIN)/python -m sandbox up
 
+# Two locks from one pyproject: everything (the suite, the sandbox, the project's tests) for make and CI,
+# and the suite's runtime alone for the container image (deploy/Dockerfile).
 lock:
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra sandbox pyproject.toml -o requirements.lock
+	$(BIN)/uv pip compile --quiet --python-version 3.11 pyproject.toml -o requirements-runtime.lock
 
 clean:
 	rm -rf $(VENV) reports/*.xml reports/*.md

@@ -18,4 +18,6 @@ pytest_plugins = [
     "fixtures.helm",
     "sandbox.plugin",
     "remediations.plugin",
+    "remediations.reports",
+    "remediations.termination",
 ]

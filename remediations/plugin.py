@@ -38,9 +38,11 @@ __all__ = [
     "CATALOG",
     "ENV_PLACEHOLDERS",
     "OBSERVATIONS",
+    "SUMMARY_LEAD",
     "incident_markers",
     "observed",
     "remediation_id",
+    "report_outcome",
     "used_ids",
 ]
 
@@ -48,6 +50,9 @@ __all__ = [
 ENV_PLACEHOLDERS = pytest.StashKey[dict[str, str]]()
 #: The loaded catalog, on ``config.stash``.
 CATALOG = pytest.StashKey[Catalog]()
+#: Lines other plugins put at the top of the Markdown summary (run interrupted, changes since the
+#: previous nightly report), on ``config.stash``; set before this plugin's trylast sessionfinish.
+SUMMARY_LEAD = pytest.StashKey[list[str]]()
 #: A check's recorded observations, on ``item.stash``.
 OBSERVATIONS = pytest.StashKey[dict[str, object]]()
 _RESULTS = pytest.StashKey["_Results"]()
@@ -390,6 +395,7 @@ class _Finding:
     outcome: str  # FAILED or ERROR
     message: str
     incident: str
+    runbook_step: str
     remediation: str | None
     cause: str | None
     steps: str
@@ -409,7 +415,7 @@ class _Results:
 
     def add(self, report: pytest.TestReport) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
-            self.outcomes[report.nodeid] = _outcome(report)
+            self.outcomes[report.nodeid] = report_outcome(report)
         elif report.when == "teardown" and report.failed:
             if self.outcomes.get(report.nodeid, "passed") == "passed":
                 self.outcomes[report.nodeid] = "error"
@@ -422,6 +428,7 @@ class _Results:
             outcome="FAILED" if _outcome(report) == "failed" else "ERROR",
             message=f"could not verify: {cause}" if cause else _one_line(report),
             incident=str(props.get("incident", "")),
+            runbook_step=str(props.get("runbook_step", "")),
             remediation=props.get("remediation"),
             cause=cause,
             steps=str(props.get("remediation_steps", "")),
@@ -458,7 +465,8 @@ class _Results:
         return sorted(groups.values(), key=urgency)
 
 
-def _outcome(report: pytest.TestReport) -> str:
+def report_outcome(report: pytest.TestReport) -> str:
+    """passed, skipped, failed (in the check itself) or error (in its setup or teardown)."""
     if report.passed:
         return "passed"
     if report.skipped:
@@ -506,6 +514,15 @@ class _Reporter:
         props = dict(report.user_properties)
         remediation = self.config.stash[CATALOG].get(props.get("remediation", ""))
         on_worker = hasattr(self.config, "workerinput")  # xdist ships the report as it is now
+        if not on_worker and report.when == "teardown" and self.config.getini("junit_family") == "xunit2":
+            # junitxml writes a testcase's <properties> from its teardown report, and the xunit2
+            # schema (Jenkins' xUnit junit-10.xsd) has none: there the remediation is in the failure
+            # text, and every property is in --runbook-json. junit_family = legacy keeps them.
+            saved, report.user_properties = report.user_properties, []
+            try:
+                return (yield)
+            finally:
+                report.user_properties = saved
         if on_worker or remediation is None or report.when not in ("setup", "call") or not report.failed:
             return (yield)
         original = report.longrepr
@@ -594,7 +611,7 @@ def _markdown(results: _Results, config: pytest.Config, exitstatus: int) -> str:
     env = config.stash.get(ENV_PLACEHOLDERS, {}).get("env", "unknown environment")
     counts = results.counts()
     total = sum(counts.values())
-    lines = [f"# Runbook checks: {env}", ""]
+    lines = [f"# Runbook checks: {env}", "", *config.stash.get(SUMMARY_LEAD, [])]
     if not results.findings and counts["failed"] == counts["error"] == 0:
         if exitstatus == 0 and counts["passed"]:
             skipped = f" ({counts['skipped']} skipped)" if counts["skipped"] else ""
@@ -608,11 +625,12 @@ def _markdown(results: _Results, config: pytest.Config, exitstatus: int) -> str:
         return "\n".join(lines) + "\n"
     lines += [f"{counts['failed']} failed, {counts['error']} could not be verified or errored, "
               f"{counts['passed']} passed, {counts['skipped']} skipped ({total} checks).", "",
-              "| Check | Outcome | Incident | Remediation | Message |",
-              "|---|---|---|---|---|"]
+              "| Check | Outcome | Incident | Runbook step | Remediation | Message |",
+              "|---|---|---|---|---|---|"]
     for f in results.sorted_findings():
         rid = f"`{f.remediation}`" if f.remediation else ""
-        lines.append(f"| `{_cell(f.nodeid)}` | {f.outcome} | {_cell(f.incident)} | {rid} | "
+        lines.append(f"| `{_cell(f.nodeid)}` | {f.outcome} | {_cell(f.incident)} | "
+                     f"{_cell(f.runbook_step)} | {rid} | "
                      f"{_cell(f.message)} |")
     shown: dict[str, int] = {}  # rendered steps -> the section that holds them
     for number, group in enumerate(results.groups(catalog), 1):

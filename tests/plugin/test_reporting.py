@@ -294,7 +294,8 @@ def test_markdown_summary_lists_failed_checks_and_steps(suite, xdist):
     text = (suite.pytester.path / "reports" / "nightly" / "summary.md").read_text()
     assert text.startswith("# Runbook checks: production\n")
     assert "2 failed, 2 could not be verified or errored, 1 passed, 0 skipped (5 checks)." in text
-    assert ("| `test_checks.py::test_tokens_round_trip` | FAILED | oauth | `oauth.restart-pods` | "
+    assert ("| `test_checks.py::test_tokens_round_trip` | FAILED | oauth | incident-3/investigation-2 | "
+            "`oauth.restart-pods` | "
             "token signed with kid=k2 was rejected |") in text
     # Same priority and incident: the runbook's order (resolution 2 before resolution 3).
     assert "## 1. Could not verify: Redis at 10.0.0.5:6379 refused the connection" in text

@@ -3,6 +3,7 @@ the exit code, the terminal output, the JUnit XML and the Markdown summary."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -91,11 +92,31 @@ def sandbox_running(state_dir: Path, *options: str) -> Iterator[tuple[subprocess
         process.stdout.close()
 
 
+def _with_records(cases: dict[str, Case], records: Path) -> dict[str, Case]:
+    """The runbook properties of each case from the --runbook-json records (the xunit2 JUnit XML
+    has no testcase properties): incident, runbook_step, remediation, runbook_section,
+    remediation_steps, could_not_verify, as the legacy JUnit properties were named."""
+    if not records.exists():
+        return cases
+    for record in json.loads(records.read_text())["checks"]:
+        case = cases.get(record["nodeid"].removeprefix("checks/"))
+        if case is None:
+            continue
+        values = {"incident": record["incident"], "runbook_step": " ".join(record["runbook_steps"]),
+                  "remediation": record["remediation"], "runbook_section": record["runbook_section"],
+                  "remediation_steps": record["remediation_steps"], "could_not_verify": record["cause"]}
+        case.properties.update({k: v for k, v in values.items() if v})
+    return cases
+
+
 def run_suite(tmp_path: Path, *args: str, timeout: float = 180, env: dict | None = None) -> SuiteRun:
     junit = tmp_path / "report.xml"
     summary = tmp_path / "summary.md"
+    records = tmp_path / "records.json"
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rfE",
                "--junitxml", str(junit), "--runbook-summary", str(summary), *args]
+    if not any(a.startswith("--runbook-json") for a in args):
+        command += ["--runbook-json", str(records)]
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "RUNBOOK_"))}
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout,
                             env={**environ, **(env or {})}, stdin=subprocess.DEVNULL)
@@ -105,7 +126,7 @@ def run_suite(tmp_path: Path, *args: str, timeout: float = 180, env: dict | None
         output=result.stdout + result.stderr,
         xml=xml,
         summary=summary.read_text() if summary.exists() else "",
-        cases=parse_junit(xml) if xml else {},
+        cases=_with_records(parse_junit(xml), records) if xml else {},
     )
 
 
