@@ -153,7 +153,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if not directory:
         return
     directory = config.invocation_params.dir / directory
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(f"invalid --reports-dir {directory}: {exc.strerror}") from None
     config.stash[_PREVIOUS] = previous_report(directory)
     now = datetime.now(timezone.utc)
     stem = directory / f"{REPORT_PREFIX}{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z"

@@ -3,7 +3,7 @@
 ``seed_production`` writes the production namespace the runbook inspects (app-backend deployment,
 its ReplicaSets, pods, metrics, HPA, events, secret jwt-keys, service account, service, ingress),
 the ingress controller, the database pods and three Ready nodes. ``load_manifests`` applies every
-document of a YAML file (deploy/rbac.yaml). Both write through ``store.apply``, so every object is
+document of a YAML file, and the suite's RBAC from the shipped deploy/kubernetes/ (``load_rbac``). Both write through ``store.apply``, so every object is
 validated against the official schema.
 
 The objects are shaped as a real cluster's (see shared KUBERNETES.md): names and pod-template-hash in
@@ -25,7 +25,8 @@ import yaml
 
 from sandbox.kubeapi import resources
 
-__all__ = ["seed_production", "load_manifests", "NODE_NAMES", "NODE_IPS", "template_hash", "event_name"]
+__all__ = ["KUSTOMIZATION", "NODE_IPS", "NODE_NAMES", "event_name", "load_manifests", "load_rbac",
+           "seed_production", "template_hash"]
 
 NODE_NAMES = ("ip-10-0-1-11.ec2.internal", "ip-10-0-2-12.ec2.internal", "ip-10-0-3-13.ec2.internal")
 NODE_IPS = dict(zip(NODE_NAMES, ("10.0.1.11", "10.0.2.12", "10.0.3.13")))
@@ -405,6 +406,23 @@ def _stateful_pod(store: Store, namespace: str, name: str, app: str, image: str,
                started=created + timedelta(seconds=40), owner=None)
     usage = (21_473_092, 181_334_016) if app == "postgres" else (6_104_377, 11_620_352)
     store.apply(_pod_metrics(pod, {app: usage}))
+
+
+#: The shipped manifests (the CronJob's kustomization); the sandbox enforces their RBAC.
+KUSTOMIZATION = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes"
+_IDENTITY_KINDS = ("Namespace", "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
+
+
+def load_rbac(store: Store, directory: Path = KUSTOMIZATION) -> list[dict[str, Any]]:
+    """Apply the suite's identity from the shipped kustomization: every Namespace, ServiceAccount,
+    (Cluster)Role and (Cluster)RoleBinding document of the files its ``resources`` list."""
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text(encoding="utf-8"))
+    stored = []
+    for name in kustomization.get("resources") or []:
+        with open(directory / name, encoding="utf-8") as handle:
+            stored += [store.apply(doc) for doc in yaml.safe_load_all(handle)
+                       if doc and doc.get("kind") in _IDENTITY_KINDS]
+    return stored
 
 
 def load_manifests(store: Store, path: Path | str) -> list[dict[str, Any]]:

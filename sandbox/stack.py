@@ -6,7 +6,7 @@ and writes into ``state_dir``:
 
 - ``environment.toml``: the environment file ``pytest --env`` accepts,
 - ``kubeconfig``: contexts ``sandbox-admin`` (current; kubectl by hand) and ``runbook-checks``
-  (the suite's least-privilege identity from deploy/rbac.yaml),
+  (the suite's least-privilege identity from deploy/kubernetes/rbac.yaml),
 - ``pgpass``, ``aws/credentials`` and ``aws/config``: the standard credential files.
 """
 
@@ -185,7 +185,7 @@ class Sandbox:
         return path
 
     def _seed_cluster(self) -> None:
-        from sandbox.cluster import load_manifests, seed_production
+        from sandbox.cluster import load_rbac, seed_production
 
         seed_production(
             self.kube.store, namespace=NAMESPACE, deployment=DEPLOYMENT, image=IMAGE,
@@ -196,7 +196,7 @@ class Sandbox:
 
         seed_release_history(self.kube.store, name=DEPLOYMENT, namespace=NAMESPACE,
                              image_repository=IMAGE.rpartition(":")[0], now=datetime.now(timezone.utc))
-        load_manifests(self.kube.store, REPO / "deploy" / "rbac.yaml")
+        load_rbac(self.kube.store)
         self.admin_token = secrets.token_urlsafe(24)
         self.suite_token = secrets.token_urlsafe(24)
         self.kube.add_token(self.admin_token, "sandbox-admin", ["system:masters", "system:authenticated"])

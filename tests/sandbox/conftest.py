@@ -7,7 +7,7 @@ from tests.sandbox.kube_harness import start_kube_sandbox
 
 @pytest.fixture(scope="module")
 def kube(tmp_path_factory):
-    """A seeded sandbox Kubernetes API (with deploy/rbac.yaml loaded) shared by one test module."""
+    """A seeded sandbox Kubernetes API (with deploy/kubernetes/rbac.yaml loaded) shared by one test module."""
     sandbox = start_kube_sandbox(tmp_path_factory.mktemp("kube"))
     yield sandbox
     sandbox.server.stop()

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from sandbox.cluster import load_manifests, seed_production
+from sandbox.cluster import load_rbac, seed_production
 from sandbox.kubeapi import KubeAPIServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +81,7 @@ class KubeSandbox:
 
 
 def start_kube_sandbox(directory: Path) -> KubeSandbox:
-    """Start a server, seed production, load deploy/rbac.yaml, register the two tokens."""
+    """Start a server, seed production, load deploy/kubernetes/rbac.yaml, register the two tokens."""
     server = KubeAPIServer(state_dir=directory / "state").start()
     try:
         server.add_token(ADMIN_TOKEN, "sandbox-admin", ["system:masters", "system:authenticated"])
@@ -90,7 +90,7 @@ def start_kube_sandbox(directory: Path) -> KubeSandbox:
         server.set_log_source(app_logs)
         seed_production(server.store, jwt_private_pem=JWT_PRIVATE, jwt_public_pem=JWT_PUBLIC, role_arn=ROLE_ARN,
                         now=datetime.now(timezone.utc))
-        load_manifests(server.store, ROOT / "deploy" / "rbac.yaml")
+        load_rbac(server.store)
         home = directory / "home"
         home.mkdir()
         return KubeSandbox(server, write_kubeconfig(directory / "kubeconfig", server), home)

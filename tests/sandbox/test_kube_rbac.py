@@ -1,4 +1,4 @@
-"""deploy/rbac.yaml as the sandbox enforces it: the suite's service account reads what the runbook's
+"""deploy/kubernetes/rbac.yaml as the sandbox enforces it: the suite's service account reads what the runbook's
 checks need and nothing else, and the audit trail proves it used only read verbs."""
 
 import pytest
@@ -101,7 +101,7 @@ def test_a_role_binding_grants_only_in_its_own_namespace(kube):
 
 
 def test_the_rbac_manifest_grants_no_write_verb_anywhere():
-    documents = list(yaml.safe_load_all((ROOT / "deploy" / "rbac.yaml").read_text()))
+    documents = list(yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "rbac.yaml").read_text()))
     verbs = {v for d in documents for rule in d.get("rules", []) for v in rule["verbs"]}
     assert verbs == {"get", "list"}
     secret_rules = [r for d in documents for r in d.get("rules", []) if "secrets" in r.get("resources", [])]

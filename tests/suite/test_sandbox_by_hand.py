@@ -110,7 +110,7 @@ def test_the_printed_rollout_restart_resolves_the_key_mismatch(sandbox_up, tmp_p
 
 
 def test_a_secret_the_rbac_does_not_grant_is_could_not_verify_without_a_runbook_remediation(sandbox_up, tmp_path):
-    """deploy/rbac.yaml grants `get` on jwt-keys only: another secret is a 403, reported as the
+    """deploy/kubernetes/rbac.yaml grants `get` on jwt-keys only: another secret is a 403, reported as the
     suite's own access problem, not as corrupted keys to regenerate."""
     _, state_dir, env_file = sandbox_up
     other = state_dir / "other-secret.toml"
@@ -120,7 +120,7 @@ def test_a_secret_the_rbac_does_not_grant_is_could_not_verify_without_a_runbook_
     blocked = {c.name for c in run.cases.values() if c.outcome == "error"}
     assert "test_oauth.py::test_jwt_keys_secret_holds_a_key_pair" in blocked
     case = run.cases["test_oauth.py::test_jwt_keys_secret_holds_a_key_pair"]
-    assert 'secrets "db-credentials" is forbidden' in case.text and "deploy/rbac.yaml" in case.text
+    assert 'secrets "db-credentials" is forbidden' in case.text and "deploy/kubernetes/rbac.yaml" in case.text
     assert "remediation" not in case.properties
     assert "no runbook remediation applies" in run.output
     assert "python scripts/generate_jwt_keys.py" not in run.output
