@@ -425,7 +425,7 @@ class _Results:
         cause = props.get(_CAUSE)
         self.findings.append(_Finding(
             nodeid=report.nodeid,
-            outcome="FAILED" if _outcome(report) == "failed" else "ERROR",
+            outcome="FAILED" if report_outcome(report) == "failed" else "ERROR",
             message=f"could not verify: {cause}" if cause else _one_line(report),
             incident=str(props.get("incident", "")),
             runbook_step=str(props.get("runbook_step", "")),

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from fixtures import redact
 from remediations import runbook
 from remediations.plugin import (ENV_PLACEHOLDERS, SUMMARY_LEAD, incident_markers, remediation_id,
                                   report_outcome)
@@ -258,8 +259,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if path:
         target = config.invocation_params.dir / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(_document(config, results, env, int(exitstatus)), indent=2) + "\n",
-                          encoding="utf-8")
+        text = json.dumps(_document(config, results, env, int(exitstatus)), indent=2) + "\n"
+        target.write_text(redact.scrub(text), encoding="utf-8")  # reports are scrubbed; this too
     url = config.getoption("runbook_pushgateway")
     if url:
         from remediations.pushgateway import push
