@@ -120,7 +120,8 @@ def test_a_secret_the_rbac_does_not_grant_is_could_not_verify_without_a_runbook_
     blocked = {c.name for c in run.cases.values() if c.outcome == "error"}
     assert "test_oauth.py::test_jwt_keys_secret_holds_a_key_pair" in blocked
     case = run.cases["test_oauth.py::test_jwt_keys_secret_holds_a_key_pair"]
-    assert 'secrets "db-credentials" is forbidden' in case.text and "deploy/kubernetes/rbac.yaml" in case.text
+    assert "the suite's service account may not get secrets/db-credentials in production" in case.text
+    assert "grant it in deploy/kubernetes/rbac.yaml" in case.text
     assert "remediation" not in case.properties
     assert "no runbook remediation applies" in run.output
     assert "python scripts/generate_jwt_keys.py" not in run.output
