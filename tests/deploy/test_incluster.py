@@ -19,7 +19,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.suite.runner import REPO, running_sandbox
+from tests.deploy.sandbox import running_sandbox
+from tests.suite.runner import REPO
 
 SERVICE_ACCOUNT = "system:serviceaccount:runbook-checks:runbook-checks"
 MOUNT = "/run/secrets/kubernetes.io/serviceaccount"  # /var/run is /run
@@ -31,7 +32,7 @@ def test_the_in_cluster_environment_reads_the_cluster_with_the_projected_service
     shipped = tomllib.loads((REPO / "environments" / "production-incluster.toml").read_text())
     assert shipped["kubernetes"]["in_cluster"] is True
     assert not {"kubeconfig", "context"} & set(shipped["kubernetes"])
-    with running_sandbox() as (_, state_dir, env_file):
+    with running_sandbox() as (state_dir, env_file):
         kubeconfig = yaml.safe_load((state_dir / "kubeconfig").read_text())
         users = {u["name"]: u["user"]["token"] for u in kubeconfig["users"]}
         cluster = kubeconfig["clusters"][0]["cluster"]
