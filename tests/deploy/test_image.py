@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.sandbox import running_sandbox
+from tests.deploy.deploy_sandbox import running_sandbox
 from tests.suite.runner import REPO
 
 SANDBOX_ONLY = {"moto", "flask", "flask-cors", "kubernetes-validate", "junitparser", "xmlschema", "werkzeug"}

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.deploy.sandbox import running_sandbox
+from tests.deploy.deploy_sandbox import running_sandbox
 from tests.suite.runner import REPO
 
 SERVICE_ACCOUNT = "system:serviceaccount:runbook-checks:runbook-checks"
