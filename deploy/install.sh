@@ -13,5 +13,5 @@ uv=${UV:-uv}
 mkdir -p "$prefix/app/sandbox"
 cp -R pyproject.toml conftest.py checks fixtures remediations environments "$prefix/app/"
 # The sandbox itself stays out; its pytest plugin (--env sandbox, --drill) is loaded by conftest.py.
-cp sandbox/__init__.py sandbox/plugin.py sandbox/process.py "$prefix/app/sandbox/"
+cp sandbox/__init__.py sandbox/keytypes.py sandbox/plugin.py sandbox/process.py "$prefix/app/sandbox/"
 "$prefix/bin/python" -m compileall -q "$prefix/app"

@@ -46,6 +46,9 @@ _PREVIOUS = pytest.StashKey[Path | None]()
 _PUSH_WARNING = pytest.StashKey[str]()
 PUSH_TIMEOUT_S = 5.0
 _BAD = ("failed", "error")
+#: The remediation plugin's own properties: their own fields in a record, not under "properties".
+_PLUGIN_PROPERTIES = {"incident", "runbook_step", "remediation", "runbook_section", "remediation_steps",
+                      "could_not_verify", "remediation_markdown", "interrupted"}
 
 
 @dataclass
@@ -62,6 +65,7 @@ class CheckResult:
     runbook_section: str = ""
     remediation_steps: str = ""
     cause: str = ""  # the could-not-verify cause of an ERROR
+    properties: dict[str, str] = field(default_factory=dict)  # what the check recorded itself
 
     @property
     def check(self) -> str:
@@ -74,6 +78,7 @@ class CheckResult:
         self.runbook_steps = self.runbook_steps or list(meta.get("runbook_steps", []))
         self.duration += report.duration
         props = dict(report.user_properties)
+        self.properties.update({k: str(v) for k, v in props.items() if k not in _PLUGIN_PROPERTIES})
         if getattr(report, "runbook_interrupted", False):
             self.outcome, self.evidence = "interrupted", str(report.longrepr)
             return
@@ -101,6 +106,7 @@ class CheckResult:
             "remediation": self.remediation,
             "runbook_section": self.runbook_section,
             "remediation_steps": self.remediation_steps,
+            "properties": self.properties,
         }
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.process import terminate
-from sandbox.stack import KEY_TYPES
+from sandbox.keytypes import KEY_TYPES
 
 __all__ = ["SANDBOX_ENV_FILE"]
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import yaml
 
+from sandbox.keytypes import KEY_TYPES
+
 __all__ = ["KEY_TYPES", "Sandbox", "generate_key_pair"]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,10 +47,6 @@ APP_POOL_KEEPALIVE_S = 1.0
 IDLE_IN_TRANSACTION_S = 2.0
 SLOW_QUERY_S = 1.0
 SUITE_SERVICE_ACCOUNT = "system:serviceaccount:runbook-checks:runbook-checks"
-
-
-#: The signing key types the sandbox can run with (``--sandbox-key-type``): RS256, ES256, EdDSA.
-KEY_TYPES = ("rsa", "ec", "ed25519")
 
 
 def generate_key_pair(key_type: str = "rsa") -> tuple[str, str]:

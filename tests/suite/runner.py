@@ -95,7 +95,8 @@ def sandbox_running(state_dir: Path, *options: str) -> Iterator[tuple[subprocess
 def _with_records(cases: dict[str, Case], records: Path) -> dict[str, Case]:
     """The runbook properties of each case from the --runbook-json records (the xunit2 JUnit XML
     has no testcase properties): incident, runbook_step, remediation, runbook_section,
-    remediation_steps, could_not_verify, as the legacy JUnit properties were named."""
+    remediation_steps, could_not_verify, as the legacy JUnit properties were named, and what the
+    check recorded itself."""
     if not records.exists():
         return cases
     for record in json.loads(records.read_text())["checks"]:
@@ -105,7 +106,7 @@ def _with_records(cases: dict[str, Case], records: Path) -> dict[str, Case]:
         values = {"incident": record["incident"], "runbook_step": " ".join(record["runbook_steps"]),
                   "remediation": record["remediation"], "runbook_section": record["runbook_section"],
                   "remediation_steps": record["remediation_steps"], "could_not_verify": record["cause"]}
-        case.properties.update({k: v for k, v in values.items() if v})
+        case.properties.update({**record["properties"], **{k: v for k, v in values.items() if v}})
     return cases
 
 
