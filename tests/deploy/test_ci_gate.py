@@ -16,20 +16,23 @@ from tests.reports.tools import validate_junit
 from tests.suite.runner import REPO
 
 GATE = REPO / "deploy" / "ci" / "gate.sh"
-DRILL = DRILLS["oauth-key-mismatch"]
+DRILL = DRILLS["deploy-version-mismatch"]
 
 
-def _gate(tmp_path, *args: str, marker: str) -> subprocess.CompletedProcess:
+def _gate(tmp_path, *args: str, marker: str | None = None) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "RUNBOOK_"))}
-    environ.update(RUNBOOK_GATE_MARKER=marker, RUNBOOK_REPORTS=str(tmp_path / "reports"),
+    environ.update(RUNBOOK_REPORTS=str(tmp_path / "reports"),
                    GITHUB_STEP_SUMMARY=str(tmp_path / "step-summary.md"), PYTEST=f"{sys.executable} -m pytest")
+    if marker is not None:
+        environ["RUNBOOK_GATE_MARKER"] = marker
     return subprocess.run(["sh", str(GATE), *args], cwd=REPO, env=environ, capture_output=True, text=True,
                           timeout=180, stdin=subprocess.DEVNULL)
 
 
 def test_the_gate_fails_the_pipeline_on_an_unhealthy_environment_and_writes_every_report(tmp_path):
-    # The oauth checks stand in for the deploy checks here: a drill makes the sandbox unhealthy.
-    gate = _gate(tmp_path, "sandbox", "--drill", DRILL.name, marker=DRILL.incident)
+    # The gate's default checks (-m deploy) after a deploy whose app serves another version.
+    assert DRILL.incident == "deploy"
+    gate = _gate(tmp_path, "sandbox", "--drill", DRILL.name)
     assert gate.returncode == 1, gate.stdout + gate.stderr
     assert gate.stdout.rstrip().endswith(
         "runbook gate: FAILED: sandbox is unhealthy or could not be verified; see "
@@ -41,7 +44,8 @@ def test_the_gate_fails_the_pipeline_on_an_unhealthy_environment_and_writes_ever
         f"checks/{n}" for n in DRILL.fails}
     summary = (reports / "gate.md").read_text()
     assert (tmp_path / "step-summary.md").read_text() == summary
-    assert "kubectl rollout restart deployment app-backend" in summary
+    for remediation in DRILL.remediations:
+        assert f"`{remediation}`" in summary
 
 
 def test_a_gate_that_checks_nothing_does_not_pass(tmp_path):
