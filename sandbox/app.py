@@ -54,6 +54,7 @@ class AppStandIn:
         key_loader: Callable[[], tuple[bytes, bytes]],
         redis_url: str,
         postgres_dsn: str,
+        redis_password: str | None = None,
         version: str,
         pods: list[str],
         issuer: str = "https://api.ytvideocreator.com",
@@ -65,6 +66,7 @@ class AppStandIn:
             raise ValueError("AppStandIn needs at least one pod name for its logs")
         self.key_loader = key_loader
         self.redis_url = redis_url
+        self.redis_password = redis_password
         self.postgres_dsn = postgres_dsn
         self.version = version
         self.issuer = issuer
@@ -123,7 +125,7 @@ class AppStandIn:
         try:
             self._load_keys()
             self._redis = redis.Redis.from_url(
-                self.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5,
+                self.redis_url, password=self.redis_password, socket_timeout=0.5, socket_connect_timeout=0.5,
                 retry=Retry(NoBackoff(), 0), health_check_interval=0,
             )
             server = ThreadingHTTPServer((self.host, 0), _Handler)

@@ -116,8 +116,28 @@ class Faults:
         """An administrator's connection to the sandbox's Redis."""
         import redis
 
-        with redis.Redis.from_url(self._sandbox.redis.url) as client:
+        with self._sandbox.redis.client() as client:
             yield client
+
+    def redis_open(self) -> None:
+        """Drop the Redis password (``CONFIG SET requirepass ""``): anyone on the network may read."""
+        with self.redis() as client:
+            client.config_set("requirepass", "")
+
+    # --- AWS (moto behind the sandbox's AWS layer) ---
+
+    def aws(self, service: str):
+        """An administrator's boto3 client of the sandbox's AWS (change a policy, disable a key...)."""
+        return self._sandbox.aws.client(service)
+
+    def aws_fault(self, fault: str | None) -> None:
+        """Make the AWS endpoint misbehave: "blackhole", "access-denied" (all but
+        sts:GetCallerIdentity), "expired-credentials"; None heals it. ``stop("aws")`` refuses."""
+        from sandbox.aws import FAULTS
+
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"unknown AWS fault {fault!r}; one of {', '.join(FAULTS)}")
+        self._sandbox.aws.fault = fault
 
     # --- the app stand-in ---
 

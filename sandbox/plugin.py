@@ -55,10 +55,23 @@ def pytest_runbook_environment_file(config: pytest.Config, name: str) -> Path | 
         return None
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
-        return Path(workerinput[WORKERINPUT_KEY])
-    path = _start(config, drill)
-    config.stash[SANDBOX_ENV_FILE] = path
+        path = Path(workerinput[WORKERINPUT_KEY])
+    else:
+        path = _start(config, drill)
+        config.stash[SANDBOX_ENV_FILE] = path
+    export_redis_password(path.parent)
     return path
+
+
+def export_redis_password(state_dir: Path) -> None:
+    """Set the variable the sandbox's environment file references for its Redis password, from the
+    sandbox's 0600 file (in this process; xdist workers do the same from the same file)."""
+    from sandbox.stack import REDIS_PASSWORD_FILE, REDIS_PASSWORD_VAR
+
+    try:
+        os.environ[REDIS_PASSWORD_VAR] = (state_dir / REDIS_PASSWORD_FILE).read_text(encoding="utf-8")
+    except OSError:
+        pass  # a sandbox without a Redis password
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import socket
 import subprocess
@@ -32,8 +33,9 @@ class RedisServer:
     through an explicit SAVE to ``workdir/redis-dump.rdb``, which start() removes.
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, password: str | None = None) -> None:
         self.workdir = Path(workdir).resolve()
+        self.password = password  # requirepass, from a 0600 config file (never on the command line)
         self.host = "127.0.0.1"
         self.port = 0
         self.log_file = self.workdir / "redis.log"
@@ -72,8 +74,15 @@ class RedisServer:
             raise
 
     def _spawn_and_wait(self) -> bool:
-        argv = [
-            REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+        argv = [REDIS_SERVER]
+        if self.password:
+            config = self.workdir / "redis.conf"
+            fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(f"requirepass {self.password}\n")
+            argv.append(str(config))
+        argv += [
+            "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no",
             "--logfile", str(self.log_file), "--dbfilename", DUMP_FILE,
         ]
@@ -85,7 +94,7 @@ class RedisServer:
             if self._proc.poll() is not None:
                 self._proc = None
                 return False
-            if _ping(self.host, self.port):
+            if _ping(self.host, self.port, self.password):
                 return True
             time.sleep(0.005)
         self._terminate()
@@ -122,7 +131,7 @@ class RedisServer:
 
     def client(self, **kwargs: object) -> redis.Redis:
         """A redis-py client for this server (the caller closes it)."""
-        options: dict[str, object] = {"socket_timeout": 2, "socket_connect_timeout": 2}
+        options: dict[str, object] = {"socket_timeout": 2, "socket_connect_timeout": 2, "password": self.password}
         options.update(kwargs)
         return redis.Redis.from_url(self.url, **options)
 
@@ -148,9 +157,13 @@ class RedisServer:
             return "(no log)"
 
 
-def _ping(host: str, port: int) -> bool:
+def _ping(host: str, port: int, password: str | None = None) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.2) as sock:
+            if password:
+                sock.sendall(f"AUTH {password}\r\n".encode())
+                if not sock.recv(64).startswith(b"+OK"):
+                    return False
             sock.sendall(b"PING\r\n")
             return sock.recv(64).startswith(b"+PONG")
     except OSError:

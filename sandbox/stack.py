@@ -47,6 +47,10 @@ APP_POOL_KEEPALIVE_S = 1.0
 IDLE_IN_TRANSACTION_S = 2.0
 SLOW_QUERY_S = 1.0
 SUITE_SERVICE_ACCOUNT = "system:serviceaccount:runbook-checks:runbook-checks"
+# Redis requires a password, as production's does; the environment file references it as
+# ${SANDBOX_REDIS_PASSWORD} and the sandbox plugin sets that variable from this 0600 file.
+REDIS_PASSWORD_VAR = "SANDBOX_REDIS_PASSWORD"
+REDIS_PASSWORD_FILE = "redis-password"
 
 
 def generate_key_pair(key_type: str = "rsa") -> tuple[str, str]:
@@ -140,8 +144,9 @@ class Sandbox:
     def _start_redis(self) -> None:
         from sandbox.redis import RedisServer
 
-        self.redis = RedisServer(self._subdir("redis"))
+        self.redis = RedisServer(self._subdir("redis"), password=secrets.token_urlsafe(24))
         self.redis.start()
+        _write_private(self.state_dir / REDIS_PASSWORD_FILE, self.redis.password)
 
     def _start_kube(self) -> None:
         from sandbox.kubeapi import KubeAPIServer
@@ -224,7 +229,7 @@ class Sandbox:
         from sandbox.app import AppStandIn
 
         self.app = AppStandIn(
-            key_loader=self.read_jwt_keys, redis_url=self.redis.url,
+            key_loader=self.read_jwt_keys, redis_url=self.redis.url, redis_password=self.redis.password,
             postgres_dsn=self.postgres.dsn("app"), version=IMAGE.rpartition(":")[2],
             pods=self.app_pods(), issuer=ISSUER, audience=AUDIENCE,
         )
@@ -279,6 +284,8 @@ class Sandbox:
         _write_private(self.kubeconfig, yaml.safe_dump(document, sort_keys=False))
 
     def _write_environment(self) -> None:
+        from sandbox.aws import OIDC_PROVIDER
+
         aws = self.aws
         app = self.app.url
         text = f"""\
@@ -315,6 +322,7 @@ audience = "{AUDIENCE}"
 [redis]
 url = "{self.redis.url}"
 max_revocation_keys = {SANDBOX_MAX_REVOCATION_KEYS}  # scaled to the sandbox's 200 revoked tokens
+password = "${{{REDIS_PASSWORD_VAR}}}"  # export {REDIS_PASSWORD_VAR}="$(cat {self.state_dir / REDIS_PASSWORD_FILE})"
 
 [postgres]
 dsn = "{self.postgres.dsn("runbook_checks")}"
@@ -336,6 +344,11 @@ endpoint_url = "{aws.endpoint_url}"
 profile = "sandbox"
 credentials_file = "{aws.credentials_file}"
 config_file = "{aws.config_file}"
+
+[s3]
+service_account = "{DEPLOYMENT}"
+oidc_provider = "{OIDC_PROVIDER}"
+assume_app_role = true
 
 [app]
 base_url = "{app}"
