@@ -77,6 +77,7 @@ class AppStandIn:
         self.health_fault: str | None = None
         self.api_fault: str | None = None  # "5xx": /api/v1/me answers 500
         self.delay_seconds = 0.0  # every answer this late: the app's CPU is saturated
+        self.ignore_revocations = False  # a build that skips the revocation check (breach drill)
         self.host = "127.0.0.1"
         self.port = 0
         self._lock = threading.Lock()
@@ -287,7 +288,8 @@ class AppStandIn:
 
     def _is_revoked(self, jti: str) -> bool:
         assert self._redis is not None
-        return bool(self._redis.exists(f"{REVOCATION_PREFIX}{jti}"))
+        revoked = bool(self._redis.exists(f"{REVOCATION_PREFIX}{jti}"))
+        return revoked and not self.ignore_revocations
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -130,6 +130,11 @@ class Faults:
         """An administrator's boto3 client of the sandbox's AWS (change a policy, disable a key...)."""
         return self._sandbox.aws.client(service)
 
+    @property
+    def aws_names(self):
+        """The sandbox's AWS resources: ``.bucket``, ``.role_name``, ``.role_arn``, ``.kms_key_id``, ``.alarm_names``."""
+        return self._sandbox.aws
+
     def aws_fault(self, fault: str | None) -> None:
         """Make the AWS endpoint misbehave: "blackhole", "access-denied" (all but
         sts:GetCallerIdentity), "expired-credentials"; None heals it. ``stop("aws")`` refuses."""
@@ -148,6 +153,10 @@ class Faults:
     def app_delay(self, seconds: float) -> None:
         """Make every answer of the app this late, as a CPU-saturated app is (0 heals it)."""
         self._sandbox.app.delay_seconds = seconds
+
+    def app_ignores_revocations(self) -> None:
+        """Deploy an app build that accepts revoked tokens (it never asks the revocation list)."""
+        self._sandbox.app.ignore_revocations = True
 
     def rotate_jwt_keys(self) -> None:
         """Replace secret jwt-keys with a fresh key pair, as the runbook's ``kubectl create secret
