@@ -52,6 +52,8 @@ def pytest_runbook_environment_file(config: pytest.Config, name: str) -> Path | 
     if name != SANDBOX:
         if drill:
             raise pytest.UsageError(f"--drill {drill} works only against the sandbox, not --env {name}")
+        if "/" in name or name.endswith(".toml"):  # a file of `python -m sandbox up`: its Redis password too
+            export_redis_password(Path(name).expanduser().resolve().parent)
         return None
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:

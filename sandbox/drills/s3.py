@@ -47,7 +47,51 @@ def _alarm_missing(faults: "Faults") -> None:
     faults.aws("cloudwatch").delete_alarms(AlarmNames=faults.aws_names.alarm_names)
 
 
+def _bucket_deleted(faults: "Faults") -> None:
+    names, s3 = faults.aws_names, faults.aws("s3")
+    s3.delete_bucket_policy(Bucket=names.bucket)
+    s3.delete_bucket(Bucket=names.bucket)
+
+
+def _trust_for_another_service_account(faults: "Faults") -> None:
+    names, iam = faults.aws_names, faults.aws("iam")
+    trust = iam.get_role(RoleName=names.role_name)["Role"]["AssumeRolePolicyDocument"]
+    for statement in trust["Statement"]:
+        for key in (statement.get("Condition") or {}).get("StringEquals", {}):
+            if key.endswith(":sub"):
+                statement["Condition"]["StringEquals"][key] = "system:serviceaccount:production:app-worker"
+    iam.update_assume_role_policy(RoleName=names.role_name, PolicyDocument=json.dumps(trust))
+
+
+def _key_policy_without_the_app(faults: "Faults") -> None:
+    """The key policy replaced by one for key administrators only (no IAM delegation, no app role)."""
+    names = faults.aws_names
+    account = names.role_arn.split(":")[4]
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "KeyAdministrators", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{account}:role/kms-administrators"},
+         "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:Put*", "kms:Enable*", "kms:Disable*",
+                    "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion"], "Resource": "*"}]}
+    faults.aws("kms").put_key_policy(KeyId=names.kms_key_id, PolicyName="default", Policy=json.dumps(policy))
+
+
 DRILLS = [
+    Drill("s3-bucket-deleted", "s3", "the media bucket was deleted",
+          _bucket_deleted,
+          fails=frozenset({"test_s3.py::test_bucket_exists_in_the_expected_region"}),
+          errors=frozenset({"test_s3.py::test_bucket_policy_lets_the_app_role_upload", _CANARY,
+                            "test_s3.py::test_kms_key_policy_lets_the_role_use_the_key"}),
+          remediations=frozenset({"s3.check-bucket"})),
+    Drill("s3-trust-policy-wrong-subject", "s3",
+          "the role's trust policy names another service account (app-worker)",
+          _trust_for_another_service_account,
+          fails=frozenset({"test_s3.py::test_role_trust_policy_lets_the_service_account_assume_it"}),
+          remediations=frozenset({"s3.bind-service-account"})),
+    Drill("s3-key-policy-without-app", "s3",
+          "the KMS key policy was replaced by one for key administrators only",
+          _key_policy_without_the_app,
+          fails=frozenset({"test_s3.py::test_kms_key_policy_lets_the_role_use_the_key"}),
+          remediations=frozenset({"s3.fix-kms-key"})),
     Drill("s3-policy-denies-put", "s3",
           f"a bucket policy statement ({DENY_SID}) denies the app role s3:PutObject",
           _policy_denies_put,
