@@ -3,7 +3,7 @@
 moto is lax where AWS is not, so a thin WSGI layer in front of it answers as AWS does where the
 checks depend on it: an SSE-KMS PutObject with a Disabled or PendingDeletion key is refused (moto
 accepts it). The same layer carries the sandbox's AWS faults (:attr:`AwsServer.fault`): a
-blackholed endpoint that never answers, AccessDenied for every call but sts:GetCallerIdentity
+blackholed endpoint that never answers (or only object reads stall: a partial S3 outage), AccessDenied for every call but sts:GetCallerIdentity
 (which AWS never denies), and expired credentials; each error is in the protocol of the service
 asked (S3's REST XML, the query XML of IAM/STS/CloudWatch, KMS's JSON).
 """
@@ -30,7 +30,7 @@ PROFILE = "sandbox"
 S3_OBJECT_ACTIONS = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
 KMS_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]
 SERVICE_ACCOUNT = "system:serviceaccount:production:app-backend"
-FAULTS = ("blackhole", "access-denied", "expired-credentials")
+FAULTS = ("blackhole", "stall-object-reads", "access-denied", "expired-credentials")
 
 _lock = threading.Lock()
 _active: AwsServer | None = None  # moto's backends are process-global: one server at a time
@@ -106,7 +106,7 @@ class AwsServer:
             if _active is not None:
                 raise RuntimeError("an AwsServer is already running in this process (moto state is global)")
             _active = self
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # moto 500s (SimulatePrincipalPolicy) are answers here
         atexit.register(self.stop)
         try:
             from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -334,7 +334,8 @@ class _AwsLayer:
         if path.startswith("/moto-api/"):
             return self.app(environ, start_response)
         fault = self.server.fault
-        if fault == "blackhole":
+        object_read = environ.get("REQUEST_METHOD") in ("GET", "HEAD") and len(path.strip("/").split("/", 1)) == 2
+        if fault == "blackhole" or (fault == "stall-object-reads" and object_read):
             self.server._released.wait(timeout=300)  # never answers while the sandbox runs
             return _reply(start_response, 503, "text/plain", b"")
         match = _SERVICE_IN_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))

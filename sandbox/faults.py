@@ -136,7 +136,8 @@ class Faults:
         return self._sandbox.aws
 
     def aws_fault(self, fault: str | None) -> None:
-        """Make the AWS endpoint misbehave: "blackhole", "access-denied" (all but
+        """Make the AWS endpoint misbehave: "blackhole", "stall-object-reads" (GET/HEAD of objects
+        never answer), "access-denied" (all but
         sts:GetCallerIdentity), "expired-credentials"; None heals it. ``stop("aws")`` refuses."""
         from sandbox.aws import FAULTS
 

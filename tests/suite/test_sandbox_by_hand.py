@@ -141,6 +141,37 @@ def test_the_suite_only_reads_from_the_cluster(sandbox_up, tmp_path):
     assert {r["verb"] for r in suite} <= {"get", "list"}, suite
 
 
+def test_a_deny_bucket_policy_put_by_hand_fails_the_s3_checks_naming_its_sid(sandbox_up, tmp_path):
+    """boto3 by hand, with the credential files the environment file names: a Deny on the app role's
+    PutObject is caught, its Sid named and the `aws` commands rendered; no canary is left behind."""
+    import boto3
+    import botocore.session
+
+    _, _, env_file = sandbox_up
+    aws = tomllib.loads(env_file.read_text())["aws"]
+    core = botocore.session.Session()
+    core.set_config_variable("credentials_file", aws["credentials_file"])
+    core.set_config_variable("config_file", aws["config_file"])
+    s3 = boto3.session.Session(botocore_session=core, profile_name=aws["profile"]).client("s3")
+    original = s3.get_bucket_policy(Bucket=aws["bucket"])["Policy"]
+    policy = json.loads(original)
+    policy["Statement"].append({"Sid": "HandMadeDeny", "Effect": "Deny",
+                                "Principal": {"AWS": f"arn:aws:iam::123456789012:role/{aws['role_name']}"},
+                                "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{aws['bucket']}/*"})
+    s3.put_bucket_policy(Bucket=aws["bucket"], Policy=json.dumps(policy))
+    try:
+        run = run_suite(tmp_path, "-m", "s3", "--env", str(env_file))
+    finally:
+        s3.put_bucket_policy(Bucket=aws["bucket"], Policy=original)
+    assert run.returncode == 1, run.output
+    case = run.cases["test_s3.py::test_bucket_policy_lets_the_app_role_upload"]
+    assert case.outcome == "failed" and 'denied by statement Sid "HandMadeDeny"' in case.text
+    assert f"aws s3api get-bucket-policy --bucket {aws['bucket']} --endpoint-url {aws['endpoint_url']}" in run.output
+    assert 'Remove or narrow statement Sid "HandMadeDeny"' in run.output
+    assert s3.list_objects_v2(Bucket=aws["bucket"], Prefix="runbook-checks/canary/")["KeyCount"] == 0
+    s3.close()
+
+
 def test_sandbox_down_stops_every_service(sandbox_up):
     process, state_dir, env_file = sandbox_up
     config = tomllib.loads(env_file.read_text())
