@@ -153,7 +153,7 @@ def test_a_catastrophic_pattern_is_accepted_and_runs_in_linear_time(tmp_path):
     ('[kubernetes]\nnamespace = "producci\u00f3n"\n'.encode("latin-1"),
      "target.toml: is not UTF-8 text (byte 0xf3 at offset 34); save it as UTF-8"),
     (b"", "target.toml: configures nothing to check (no section besides [environment]); known sections: "
-          "kubernetes, oauth, redis, postgres, db_pool, aws, app, links, outage, deploy, rollback"),
+          "kubernetes, oauth, redis, postgres, db_pool, aws, s3, app, links, outage, deploy, rollback"),
 ], ids=["binary", "latin-1", "empty"])
 def test_an_unreadable_or_empty_environment_file_stops_the_run_with_exit_4_and_one_line(tmp_path, content, expected):
     (tmp_path / "target.toml").write_bytes(content)
