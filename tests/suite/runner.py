@@ -84,8 +84,15 @@ def sandbox_running(state_dir: Path, *options: str) -> Iterator[tuple[subprocess
             assert process.poll() is None, process.stdout.read()
             assert time.monotonic() < deadline, "sandbox not ready in 60 s"
             time.sleep(0.05)
+        # As the README says to, for environment files copied elsewhere: export the Redis password.
+        from sandbox.plugin import export_redis_password
+
+        export_redis_password(state_dir)
         yield process, Path((state_dir / "ready").read_text())
     finally:
+        from sandbox.stack import REDIS_PASSWORD_VAR
+
+        os.environ.pop(REDIS_PASSWORD_VAR, None)
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
