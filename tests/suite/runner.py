@@ -13,7 +13,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +34,8 @@ class SuiteRun:
     xml: str
     summary: str
     cases: dict[str, Case]
+    debug: str = ""  # pytestdebug.log, in a revealing run
+    handled: list[str] = field(default_factory=list)  # every secret value the run handled (revealing)
 
     def names(self, outcome: str) -> set[str]:
         """Node ids (relative to checks/, as drills name them) of the cases with that outcome."""
@@ -44,7 +46,7 @@ class SuiteRun:
         return {c.properties["remediation"] for c in self.cases.values() if "remediation" in c.properties}
 
     def everything(self) -> str:
-        return "\n".join([self.output, self.xml, self.summary])
+        return "\n".join([self.output, self.xml, self.summary, self.debug])
 
 
 def nodeid(testcase: ET.Element) -> str:
@@ -117,15 +119,24 @@ def _with_records(cases: dict[str, Case], records: Path) -> dict[str, Case]:
     return cases
 
 
-def run_suite(tmp_path: Path, *args: str, timeout: float = 180, env: dict | None = None) -> SuiteRun:
+def run_suite(tmp_path: Path, *args: str, timeout: float = 180, env: dict | None = None,
+              revealing: bool = False) -> SuiteRun:
+    """``revealing``: with the most revealing options (``-l --tb=long -vv -rA --debug``), and every
+    secret value the run handled collected, for :func:`assert_no_handled_secrets`."""
     junit = tmp_path / "report.xml"
     summary = tmp_path / "summary.md"
+    debug = tmp_path / "pytestdebug.log"
+    dump = tmp_path / "secrets"
     records = tmp_path / "records.json"
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rfE",
                "--junitxml", str(junit), "--runbook-summary", str(summary), *args]
     if not any(a.startswith("--runbook-json") for a in args):
         command += ["--runbook-json", str(records)]
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "RUNBOOK_"))}
+    if revealing:
+        dump.mkdir(exist_ok=True)
+        command += ["-l", "--tb=long", "-vv", "-rA", f"--debug={debug}", "-p", "tests.hostile.secretdump"]
+        environ["SECRETDUMP_DIR"] = str(dump)
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout,
                             env={**environ, **(env or {})}, stdin=subprocess.DEVNULL)
     xml = junit.read_text() if junit.exists() else ""
@@ -135,6 +146,8 @@ def run_suite(tmp_path: Path, *args: str, timeout: float = 180, env: dict | None
         xml=xml,
         summary=summary.read_text() if summary.exists() else "",
         cases=_with_records(parse_junit(xml), records) if xml else {},
+        debug=debug.read_bytes().decode("utf-8", "replace") if debug.exists() else "",
+        handled=sorted({v for f in dump.glob("*.secrets") for v in json.loads(f.read_text())}) if revealing else [],
     )
 
 
@@ -146,6 +159,14 @@ LEAK_PATTERNS = [
     re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
     re.compile(r"""['"](d|p|q|dp|dq|qi)['"]\s*:\s*['"][A-Za-z0-9_-]{16,}"""),  # private JWK members
 ]
+
+
+def assert_no_handled_secrets(run: SuiteRun, known: list[str] = ()) -> None:
+    """No secret in the terminal, JUnit, Markdown or debug log: not by pattern, not one of the exact
+    values the run handled (collected from every process), not a known one."""
+    assert run.handled, "the revealing run collected no secret values (was it revealing=True?)"
+    assert run.debug, "no pytestdebug.log"
+    assert_no_secrets(run.everything(), [*run.handled, *known])
 
 
 def assert_no_secrets(text: str, known: list[str] = ()) -> None:

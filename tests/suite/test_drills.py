@@ -14,7 +14,7 @@ import pytest
 
 from sandbox.drills import DRILLS
 from tests.suite.drill_evidence import EVIDENCE
-from tests.suite.runner import REPO, assert_no_secrets
+from tests.suite.runner import REPO, assert_no_handled_secrets
 
 
 def test_every_oauth_check_passes_on_one_sandbox_under_xdist_and_nothing_is_left_running(suite, tmp_path):
@@ -78,7 +78,7 @@ SPECIFIC = ("deploy-rollout-stuck", "outage-postgres-down", "rollback-no-history
 @pytest.mark.parametrize("drill", [d for d in DRILLS.values() if d.name not in SPECIFIC],
                          ids=[name for name in DRILLS if name not in SPECIFIC])
 def test_a_drill_fails_exactly_the_checks_its_incident_explains(suite, drill):
-    assert_fails_exactly_its_checks(suite("-m", drill.incident, "--drill", drill.name, "-l", "--tb=long"), drill)
+    assert_fails_exactly_its_checks(suite("-m", drill.incident, "--drill", drill.name, revealing=True), drill)
 
 
 def assert_fails_exactly_its_checks(run, drill) -> None:
@@ -93,7 +93,7 @@ def assert_fails_exactly_its_checks(run, drill) -> None:
             assert case.properties["runbook_section"]
             assert "Suggested remediation" in case.text
     assert "Suggested remediation" in run.output
-    assert_no_secrets(run.everything())
+    assert_no_handled_secrets(run)  # terminal, JUnit, Markdown, debug log: patterns and exact values
     for evidence in EVIDENCE.get(drill.name, ()):  # what else this drill's one run must show
         evidence(run)
 
@@ -124,7 +124,7 @@ def test_checks_blocked_by_one_cause_say_so_in_one_line_each(suite):
 
 def test_a_stalled_rollout_fails_the_gate_within_the_settle_window_with_the_last_observation(suite):
     drill = DRILLS["deploy-rollout-stuck"]
-    run = suite("-m", "deploy", "--drill", drill.name, "-l", "--tb=long")
+    run = suite("-m", "deploy", "--drill", drill.name, revealing=True)
     assert_fails_exactly_its_checks(run, drill)
     settle = float(re.search(r"deploy.settle_seconds = ([\d.]+)", run.output).group(1))
     # The check's own time (setup, the wait, the verdict), the sandbox's start aside.
@@ -141,7 +141,7 @@ def test_a_stalled_rollout_fails_the_gate_within_the_settle_window_with_the_last
 
 def test_postgres_down_names_postgres_as_the_root_cause_first(suite):
     drill = DRILLS["outage-postgres-down"]
-    run = suite("-m", "outage", "--drill", drill.name, "-l", "--tb=long")
+    run = suite("-m", "outage", "--drill", drill.name, revealing=True)
     assert_fails_exactly_its_checks(run, drill)
     section = run.output.split("= Suggested remediation =", 1)[1]
     first = section.split("[2]", 1)[0]
@@ -153,7 +153,7 @@ def test_postgres_down_names_postgres_as_the_root_cause_first(suite):
 
 def test_no_history_fails_rollback_readiness_and_the_healthy_history_is_read_from_helm_secrets(suite):
     drill = DRILLS["rollback-no-history"]
-    run = suite("-m", "rollback", "--drill", drill.name, "-l", "--tb=long")
+    run = suite("-m", "rollback", "--drill", drill.name, revealing=True)
     assert_fails_exactly_its_checks(run, drill)
     helm = run.cases["test_rollback.py::test_helm_release_has_a_previous_revision"]
     assert "v7 deployed (chart 2.8.0)" in helm.text and "v6" not in helm.text
