@@ -6,6 +6,7 @@ remediation plugin (suggested remediation, JUnit properties, Markdown summary).
 
 pytest_plugins = [
     "fixtures.config",
+    "fixtures.prefetch",
     "fixtures.kube",
     "fixtures.workload",
     "fixtures.oauth",

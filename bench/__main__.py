@@ -4,7 +4,9 @@
 - the on-call verdict: ``pytest -m oauth`` wall time against the sandbox, healthy and under drills;
 - a hung dependency: a JWKS URL that accepts connections and never answers costs one timeout for
   the whole run, not one per check;
-- collection: ``pytest -m oauth --collect-only`` (import cost).
+- collection: ``pytest -m oauth --collect-only`` (import cost);
+- every dependency blackholed at once: the whole suite within one timeout + 3 s, serial and
+  ``-n 2`` (``bench/results/blackholed.md``; ``python -m bench blackholed`` measures only that).
 
 Each figure is the median of a few runs; the file records the machine and the date.
 """
@@ -105,11 +107,99 @@ request_timeout_seconds = {timeout_s}
             server.close()
 
 
+def blackholed(timeout_s: float, *extra: str) -> float:
+    """The whole suite with every dependency blackholed at once: the Kubernetes API, the JWKS and
+    probe URLs, Redis, PostgreSQL, the AWS endpoint and the health URLs all accept connections and
+    never answer. The first contacts run concurrently, so the run costs about one timeout."""
+    server = SilentServer()
+    url = f"http://127.0.0.1:{server.port}"
+    with tempfile.TemporaryDirectory() as parent:
+        kubeconfig = Path(parent) / "kubeconfig"
+        kubeconfig.write_text(f"""\
+apiVersion: v1
+kind: Config
+current-context: blackhole
+clusters: [{{name: blackhole, cluster: {{server: "{url}"}}}}]
+contexts: [{{name: blackhole, context: {{cluster: blackhole, user: suite}}}}]
+users: [{{name: suite, user: {{token: bench-token-not-a-secret}}}}]
+""")
+        env_file = Path(parent) / "blackholed.toml"
+        env_file.write_text(f"""\
+[kubernetes]
+kubeconfig = "{kubeconfig}"
+namespace = "production"
+deployment = "app-backend"
+pod_selector = "app=app-backend"
+request_timeout_seconds = {timeout_s}
+
+[oauth]
+jwks_url = "{url}/oauth/jwks.json"
+probe_url = "{url}/api/v1/me"
+secret_name = "jwt-keys"
+request_timeout_seconds = {timeout_s}
+
+[redis]
+url = "redis://127.0.0.1:{server.port}/0"
+timeout_seconds = {timeout_s}
+
+[postgres]
+dsn = "host=127.0.0.1 port={server.port} dbname=app user=runbook_checks"
+connect_timeout_seconds = {int(timeout_s)}
+
+[aws]
+region = "us-east-1"
+bucket = "ytvideocreator-media"
+role_name = "eks-app-backend-role"
+role_policy_name = "S3Access"
+endpoint_url = "{url}"
+timeout_seconds = {timeout_s}
+
+[app]
+health_live_url = "{url}/health/live"
+health_ready_url = "{url}/health/ready"
+timeout_seconds = {timeout_s}
+""")
+        try:
+            return timed(pytest_command(f"--env={env_file}", *extra), ok=(1,),
+                         env={"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"})
+        finally:
+            server.close()
+
+
+def write_blackholed(n: int, timeout_s: float = 2.0) -> list[str]:
+    """bench/results/blackholed.md: the whole-run bound (one timeout + 3 s), serial and -n 2."""
+    rows = [(label, statistics.median(blackholed(timeout_s, *extra) for _ in range(n)))
+            for label, extra in (("serial", ()), ("`-n 2`", ("-n", "2")))]
+    bound = timeout_s + 3
+    lines = [
+        "# The whole suite with every dependency blackholed",
+        "",
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} on {platform.node()} "
+        f"({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}); median of {n} runs, wall-clock "
+        f"seconds from the shell, including Python start-up. Every timeout is {timeout_s} s; the Kubernetes "
+        "API, JWKS, probe, Redis, PostgreSQL, AWS and health URLs accept connections and never answer. "
+        "Re-run: `python -m bench blackholed`.",
+        "",
+        "| run | bound (one timeout + 3 s) | seconds | within |",
+        "|---|---|---|---|",
+        *[f"| `pytest` (every marker), {label} | {bound:.1f} | {value:.2f} | {'yes' if value <= bound else 'NO'} |"
+          for label, value in rows],
+        "",
+    ]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "blackholed.md").write_text("\n".join(lines))
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("only", nargs="?", choices=["blackholed"], help="measure only this figure")
     args = parser.parse_args()
     n = args.repeat
+    if args.only == "blackholed":
+        print("\n".join(write_blackholed(n)))
+        return 0
 
     def median(fn, *a, **k) -> float:
         return statistics.median(fn(*a, **k) for _ in range(n))
@@ -137,7 +227,7 @@ def main() -> int:
         "",
     ]
     (RESULTS / "figures.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    print("\n".join(lines + write_blackholed(n)))
     return 0
 
 
