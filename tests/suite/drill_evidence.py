@@ -20,7 +20,8 @@ def _db_pool_exhausted(run: SuiteRun) -> None:
     refusal = "FATAL: remaining connection slots are reserved for non-replication superuser connections"
     case = run.cases[_DB + "test_postgres_accepts_the_suite_connection"]
     assert f'refused a new connection: "{refusal}"' in case.text
-    section = run.output.split("= Suggested remediation =", 1)[1]
+    # The grouped section alone: with -vv the short test summary after it repeats every message whole.
+    section = run.output.split("= Suggested remediation =", 1)[1].split("short test summary info", 1)[0]
     assert "Terminate idle connections holding pool slots" in section
     assert "Resize the application's connection pool" in section
     # Every check that needed the connection is listed once, under the refusal as its one cause.

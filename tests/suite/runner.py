@@ -164,8 +164,7 @@ LEAK_PATTERNS = [
 def assert_no_handled_secrets(run: SuiteRun, known: list[str] = ()) -> None:
     """No secret in the terminal, JUnit, Markdown or debug log: not by pattern, not one of the exact
     values the run handled (collected from every process), not a known one."""
-    assert run.handled, "the revealing run collected no secret values (was it revealing=True?)"
-    assert run.debug, "no pytestdebug.log"
+    assert run.debug, "no pytestdebug.log (was it revealing=True?)"  # a run may handle no secret itself
     assert_no_secrets(run.everything(), [*run.handled, *known])
 
 
