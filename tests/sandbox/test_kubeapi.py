@@ -20,19 +20,17 @@ def test_the_public_surface_is_the_server_class():
     assert sandbox.kubeapi.__all__ == ["KubeAPIServer"]
 
 
-def test_server_starts_within_half_a_second_and_stops_cleanly(tmp_path):
+def test_server_starts_and_stops_cleanly(tmp_path):
+    """How fast it starts is a bench/ figure (the sandbox's ready time), never a timed test."""
     import threading
 
     before = set(threading.enumerate())
-    started = time.perf_counter()
     server = KubeAPIServer(state_dir=tmp_path).start()
-    elapsed = time.perf_counter() - started
     try:
         assert server.url.startswith("https://127.0.0.1:")
         assert server.ca_file.read_text().startswith("-----BEGIN CERTIFICATE-----")
     finally:
         server.stop()
-    assert elapsed < 0.5, f"start took {elapsed:.3f} s"
     assert set(threading.enumerate()) <= before
 
 
@@ -226,7 +224,8 @@ def test_the_audit_endpoint_serves_the_trail_to_admins_only(kube):
     assert kube.request("GET", "/sandbox/audit", token=SUITE_TOKEN).status_code == 403
 
 
-def test_listing_500_pods_takes_well_under_a_second(tmp_path):
+def test_listing_500_pods_answers_every_one_in_one_page(tmp_path):
+    """How long it takes is measured in bench/ (bench/cluster.py), never as a timed test."""
     server = KubeAPIServer(state_dir=tmp_path).start()
     try:
         server.add_token("t", "admin", ["system:masters"])
@@ -238,13 +237,10 @@ def test_listing_500_pods_takes_well_under_a_second(tmp_path):
         import httpx, ssl
         context = ssl.create_default_context(cafile=str(server.ca_file))
         with httpx.Client(base_url=server.url, verify=context, headers={"Authorization": "Bearer t"}) as client:
-            started = time.perf_counter()
             items = client.get("/api/v1/namespaces/load/pods").json()["items"]
-            elapsed = time.perf_counter() - started
     finally:
         server.stop()
-    assert len(items) == 500
-    assert elapsed < 0.5, f"listing 500 pods took {elapsed:.3f} s"
+    assert sorted(item["metadata"]["name"] for item in items) == [f"pod-{n:03d}" for n in range(500)]
 
 
 def _template_pod():
