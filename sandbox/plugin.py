@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox import REDIS_PASSWORD_FILE, REDIS_PASSWORD_VAR
 from sandbox.process import terminate
 from sandbox.keytypes import KEY_TYPES
 
@@ -68,8 +69,6 @@ def pytest_runbook_environment_file(config: pytest.Config, name: str) -> Path | 
 def export_redis_password(state_dir: Path) -> None:
     """Set the variable the sandbox's environment file references for its Redis password, from the
     sandbox's 0600 file (in this process; xdist workers do the same from the same file)."""
-    from sandbox.stack import REDIS_PASSWORD_FILE, REDIS_PASSWORD_VAR
-
     try:
         os.environ[REDIS_PASSWORD_VAR] = (state_dir / REDIS_PASSWORD_FILE).read_text(encoding="utf-8")
     except OSError:

@@ -49,8 +49,7 @@ SLOW_QUERY_S = 1.0
 SUITE_SERVICE_ACCOUNT = "system:serviceaccount:runbook-checks:runbook-checks"
 # Redis requires a password, as production's does; the environment file references it as
 # ${SANDBOX_REDIS_PASSWORD} and the sandbox plugin sets that variable from this 0600 file.
-REDIS_PASSWORD_VAR = "SANDBOX_REDIS_PASSWORD"
-REDIS_PASSWORD_FILE = "redis-password"
+from sandbox import REDIS_PASSWORD_FILE, REDIS_PASSWORD_VAR
 
 
 def generate_key_pair(key_type: str = "rsa") -> tuple[str, str]:
