@@ -152,7 +152,8 @@ bucket = "ytvideocreator-media"
 role_name = "eks-app-backend-role"
 role_policy_name = "S3Access"
 endpoint_url = "{url}"
-timeout_seconds = {timeout_s}
+connect_timeout_seconds = {timeout_s}
+read_timeout_seconds = {timeout_s}
 
 [app]
 health_live_url = "{url}/health/live"
