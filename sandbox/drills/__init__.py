@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable
 if TYPE_CHECKING:
     from sandbox.faults import Faults
 
-__all__ = ["DRILLS", "Drill", "by_incident"]
+__all__ = ["DRILLS", "Drill", "by_incident", "node_ids"]
 
 #: The incident modules, in runbook order (the incident markers).
 MODULES = ("cpu", "db_pool", "oauth", "s3", "memory", "outage", "breach", "deploy", "rollback")
@@ -41,6 +41,14 @@ class Drill:
             if not (sep and module.startswith("test_") and module.endswith(".py") and name.startswith("test_")):
                 raise ValueError(f"drill {self.name}: {nodeid!r} is not a node id like "
                                  "'test_oauth.py::test_signing_key_is_published_in_jwks'")
+
+
+def node_ids(module: str):
+    """``node_ids("test_cpu.py")("test_a", "test_b")``: the node ids of checks of one module, as drills name them."""
+    def ids(*names: str) -> frozenset[str]:
+        return frozenset(f"{module}::{name}" for name in names)
+
+    return ids
 
 
 def _gather() -> dict[str, Drill]:

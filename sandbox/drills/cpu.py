@@ -5,20 +5,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from sandbox.drills import Drill
+from sandbox.drills import Drill, node_ids
 
 if TYPE_CHECKING:
     from sandbox.faults import Faults
 
 __all__ = ["DRILLS"]
 
-_M = "test_cpu.py::"
+_checks = node_ids("test_cpu.py")
 _HPA = ("HorizontalPodAutoscaler", "app-backend")
 _V2 = "autoscaling/v2"
 
 
-def _checks(*names: str) -> frozenset[str]:
-    return frozenset(_M + name for name in names)
 
 
 def _now() -> str:

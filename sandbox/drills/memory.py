@@ -6,18 +6,16 @@ import copy
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from sandbox.drills import Drill
+from sandbox.drills import Drill, node_ids
 
 if TYPE_CHECKING:
     from sandbox.faults import Faults
 
 __all__ = ["DRILLS"]
 
-_M = "test_memory.py::"
+_checks = node_ids("test_memory.py")
 
 
-def _checks(*names: str) -> frozenset[str]:
-    return frozenset(_M + name for name in names)
 
 
 def _ts(moment: datetime) -> str:

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sandbox.drills import Drill
+from sandbox.drills import Drill, node_ids
 
 if TYPE_CHECKING:
     from sandbox.faults import Faults
 
 __all__ = ["DRILLS"]
 
-_M = "test_outage.py::"
+_checks = node_ids("test_outage.py")
 
 
-def _checks(*names: str) -> frozenset[str]:
-    return frozenset(_M + name for name in names)
 
 
 def _node_not_ready(faults: "Faults") -> None:
