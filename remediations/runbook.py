@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from remediations.catalog import CATALOG_DIR, RUNBOOK_STEPS_FILE
+from remediations.catalog import RUNBOOK_STEPS_FILE
 
 __all__ = ["MARKER", "RunbookStep", "StepsError", "load_steps", "marker_problems", "step_ids"]
 
@@ -42,8 +42,13 @@ class RunbookStep:
         return f"{self.section}, {self.id.partition('/')[2].replace('-', ' ')}: {self.text}"
 
 
+# Beside this module, not from catalog.CATALOG_DIR: a test that points the catalog elsewhere while
+# this module is first imported (pytester's in-process runs import it afresh) must not move the steps.
+STEPS_PATH = Path(__file__).resolve().parent / RUNBOOK_STEPS_FILE
+
+
 @cache
-def load_steps(path: Path = CATALOG_DIR / RUNBOOK_STEPS_FILE) -> dict[str, RunbookStep]:
+def load_steps(path: Path = STEPS_PATH) -> dict[str, RunbookStep]:
     """Every runbook step by id, in the runbook's order."""
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))

@@ -15,6 +15,7 @@ metrics-server's API does (``pkg/api/pod.go``, ``node.go``):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,11 +38,13 @@ def _decimal(value: int, exponent: int) -> str:
     return f"{value}n" if exponent == -9 else f"{value}e{exponent}"
 
 
+@functools.lru_cache(maxsize=8192)  # a list of 20,000 pods renders a few hundred distinct values
 def canonical_cpu(quantity: str) -> str:
     """A CPU quantity as integer nanocores in canonical form, as metrics-server serializes it."""
     return _decimal(round(parse_quantity(quantity) * 10**9), -9)
 
 
+@functools.lru_cache(maxsize=8192)
 def canonical_memory(quantity: str) -> str:
     """A memory quantity as integer bytes in canonical binary form (``Ki``, ``Mi``, or plain bytes)."""
     value = round(parse_quantity(quantity))
@@ -62,9 +65,18 @@ def go_duration(milliseconds: int) -> str:
 
 def _scrape(name: str, now: datetime) -> tuple[str, str]:
     """The last scrape's timestamp and measured window for one object, stable per name."""
-    digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
-    scraped = now.replace(microsecond=0) - timedelta(seconds=digest % 15)
-    return scraped.strftime("%Y-%m-%dT%H:%M:%SZ"), go_duration(14_500 + digest % 1000)
+    digest = _digest(name)
+    return _stamp(now.replace(microsecond=0) - timedelta(seconds=digest % 15)), go_duration(14_500 + digest % 1000)
+
+
+@functools.lru_cache(maxsize=32768)
+def _digest(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
+
+
+@functools.lru_cache(maxsize=64)  # one request renders every object within the same 15 s
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _usage(usage: dict[str, str]) -> dict[str, str]:
@@ -75,7 +87,7 @@ def _metadata(name: str, namespace: str | None, labels: dict[str, str] | None, n
     metadata: dict[str, Any] = {"name": name}
     if namespace is not None:
         metadata["namespace"] = namespace
-    metadata["creationTimestamp"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    metadata["creationTimestamp"] = _stamp(now.replace(microsecond=0))
     if labels:
         metadata["labels"] = labels
     return metadata
