@@ -21,7 +21,6 @@ import collections
 import copy
 import gc
 import json
-import re
 import secrets
 import threading
 import time
@@ -86,15 +85,29 @@ def _rtype(api_version: str, kind: str) -> ResourceType:
     return resources.stored_as(rtype)
 
 
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-_KEY = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)":')
-_NUMBER = re.compile(r"(?<=[:\[,])-?\d[\d.eE+-]*")  # once strings are blanked, only values have digits
+_SCALARS = (str, int, float, bool, type(None))
 
 
-def _shape(text: str) -> str:
-    """The structure of a compact JSON text: its keys, nesting, list lengths and value types, not its
-    values. Objects of one shape validate alike."""
-    return _NUMBER.sub("n", _STRING.sub('""', text)) + "\0" + "|".join(_KEY.findall(text))
+def _copy_and_shape(value: Any) -> tuple[Any, Any]:
+    """A fresh JSON tree of ``value`` and its shape: keys (in any order), nesting, list lengths and
+    value types, not the values. Objects of one shape validate alike. (One pass in Python: the JSON
+    round trip and regular expressions it replaced cost four times as much per pod.)"""
+    kind = type(value)
+    if kind is dict:
+        copied, parts = {}, []
+        for key, item in value.items():
+            if type(key) is not str:
+                raise TypeError(f"keys must be str, not {type(key).__name__}")
+            copied[key], shape = _copy_and_shape(item)
+            parts.append((key, shape))
+        parts.sort()
+        return copied, tuple(parts)
+    if kind is list or kind is tuple:
+        pairs = [_copy_and_shape(item) for item in value]
+        return [c for c, _ in pairs], ("[]", *(s for _, s in pairs))
+    if isinstance(value, _SCALARS) and not (kind is float and value != value):
+        return value, kind
+    raise TypeError(f"Object of type {kind.__name__} is not JSON serializable")
 
 
 def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
@@ -130,15 +143,14 @@ class ObjectStore:
     def apply_many(self, objects: Iterable[dict[str, Any]]) -> int:
         """``apply`` each object, validating the first of each shape against the schema (and every
         name): seeding 20,000 pods made from one template validates one pod. Returns the count."""
-        seen: set[str] = set()
+        seen: set[tuple] = set()
         count = 0
         collecting = gc.isenabled()
         gc.disable()  # JSON trees hold no cycles; full collections over a growing heap made this quadratic
         try:
             for obj in objects:
-                text = json.dumps(obj, separators=(",", ":"), sort_keys=True)
-                shape = _shape(text)
-                self._apply(json.loads(text), validate=shape not in seen, copied=True)
+                copied, shape = _copy_and_shape(obj)
+                self._apply(copied, validate=shape not in seen, copied=True)
                 seen.add(shape)
                 count += 1
         finally:
