@@ -384,7 +384,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, body[: len(body) // 2], "application/json")
         elif fault == "empty":
             self._json(200, {"keys": []})
-        elif fault == "slow":  # longer than the default oauth.jwks_latency_budget_ms (500 ms)
+        elif fault == "slow":  # longer than the sandbox's oauth.jwks_latency_budget_ms (sandbox/stack.py)
             time.sleep(SLOW_JWKS_SECONDS)
             self._json(200, app.jwks())
         elif fault == "weak-key":  # a botched rotation: an extra 1024-bit key without kid/alg/use
@@ -568,7 +568,7 @@ def _printable(value: object) -> str:
     return text
 
 
-SLOW_JWKS_SECONDS = 0.8
+SLOW_JWKS_SECONDS = 2.5  # above the sandbox's 1,500 ms budget, below the 5 s request timeout
 MOVED_JWKS_PATH = "/oauth/v2/jwks.json"
 
 

@@ -146,9 +146,9 @@ def test_the_key_rules_are_linear_in_the_number_of_keys(env):
         gc.disable()  # the cyclic collector's passes over 100,000 new objects are not the rules' cost
         try:
             for _ in range(3):
-                started = time.perf_counter()
+                started = time.process_time()  # this process's CPU: other processes' load does not count
                 found = jwks_key_problems(env, jwks)
-                timings.append(time.perf_counter() - started)
+                timings.append(time.process_time() - started)
         finally:
             gc.enable()
         assert sum(1 for _, f in found if f) == count  # every kid is duplicated once
