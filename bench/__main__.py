@@ -107,24 +107,24 @@ request_timeout_seconds = {timeout_s}
             server.close()
 
 
-def blackholed(timeout_s: float, *extra: str, collect_only: bool = False) -> float:
-    """The whole suite with every dependency blackholed at once: the Kubernetes API, the JWKS and
-    probe URLs, Redis, PostgreSQL, the AWS endpoint and the health URLs all accept connections and
-    never answer. The first contacts run concurrently, so the run costs about one timeout."""
-    server = SilentServer()
-    url = f"http://127.0.0.1:{server.port}"
-    with tempfile.TemporaryDirectory() as parent:
-        kubeconfig = Path(parent) / "kubeconfig"
-        kubeconfig.write_text(f"""\
+DEPENDENCIES = ("kube", "oauth", "redis", "postgres", "aws", "app")
+
+
+def blackholed_environment(directory: Path, timeout_s: float, ports: dict[str, int]) -> Path:
+    """An environment file (and its kubeconfig) in ``directory`` whose every dependency is the
+    loopback port ``ports`` names for it (one of :data:`DEPENDENCIES`), every timeout ``timeout_s``."""
+    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    kubeconfig = directory / "kubeconfig"
+    kubeconfig.write_text(f"""\
 apiVersion: v1
 kind: Config
 current-context: blackhole
-clusters: [{{name: blackhole, cluster: {{server: "{url}"}}}}]
+clusters: [{{name: blackhole, cluster: {{server: "{url['kube']}"}}}}]
 contexts: [{{name: blackhole, context: {{cluster: blackhole, user: suite}}}}]
 users: [{{name: suite, user: {{token: bench-token-not-a-secret}}}}]
 """)
-        env_file = Path(parent) / "blackholed.toml"
-        env_file.write_text(f"""\
+    env_file = directory / "blackholed.toml"
+    env_file.write_text(f"""\
 [kubernetes]
 kubeconfig = "{kubeconfig}"
 namespace = "production"
@@ -133,17 +133,17 @@ pod_selector = "app=app-backend"
 request_timeout_seconds = {timeout_s}
 
 [oauth]
-jwks_url = "{url}/oauth/jwks.json"
-probe_url = "{url}/api/v1/me"
+jwks_url = "{url['oauth']}/oauth/jwks.json"
+probe_url = "{url['oauth']}/api/v1/me"
 secret_name = "jwt-keys"
 request_timeout_seconds = {timeout_s}
 
 [redis]
-url = "redis://127.0.0.1:{server.port}/0"
+url = "redis://127.0.0.1:{ports['redis']}/0"
 timeout_seconds = {timeout_s}
 
 [postgres]
-dsn = "host=127.0.0.1 port={server.port} dbname=app user=runbook_checks"
+dsn = "host=127.0.0.1 port={ports['postgres']} dbname=app user=runbook_checks"
 connect_timeout_seconds = {int(timeout_s)}
 
 [aws]
@@ -151,19 +151,32 @@ region = "us-east-1"
 bucket = "ytvideocreator-media"
 role_name = "eks-app-backend-role"
 role_policy_name = "S3Access"
-endpoint_url = "{url}"
+endpoint_url = "{url['aws']}"
 connect_timeout_seconds = {timeout_s}
 read_timeout_seconds = {timeout_s}
 
 [app]
-health_live_url = "{url}/health/live"
-health_ready_url = "{url}/health/ready"
+health_live_url = "{url['app']}/health/live"
+health_ready_url = "{url['app']}/health/ready"
 timeout_seconds = {timeout_s}
 """)
+    return env_file
+
+
+#: Credentials botocore takes without looking further (no instance metadata): not a secret.
+BLACKHOLED_AWS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
+
+
+def blackholed(timeout_s: float, *extra: str, collect_only: bool = False) -> float:
+    """The whole suite with every dependency blackholed at once: the Kubernetes API, the JWKS and
+    probe URLs, Redis, PostgreSQL, the AWS endpoint and the health URLs all accept connections and
+    never answer. The first contacts run concurrently, so the run costs about one timeout."""
+    server = SilentServer()
+    with tempfile.TemporaryDirectory() as parent:
+        env_file = blackholed_environment(Path(parent), timeout_s, dict.fromkeys(DEPENDENCIES, server.port))
         try:
             return timed(pytest_command(f"--env={env_file}", *extra, *(["--collect-only"] if collect_only else [])),
-                         ok=(0,) if collect_only else (1,),
-                         env={"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"})
+                         ok=(0,) if collect_only else (1,), env=BLACKHOLED_AWS)
         finally:
             server.close()
 
