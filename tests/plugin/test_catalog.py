@@ -100,6 +100,9 @@ def test_an_invalid_file_is_named(tmp_path, name, text, message):
 
 def test_the_plugin_turns_a_catalog_error_into_a_usage_error(pytester, monkeypatch):
     from remediations import catalog as catalog_module
+    # Imported before the patch: runbook.load_steps takes its default path from CATALOG_DIR at import,
+    # and a first import under the patch would point every later in-process run at the broken folder.
+    from remediations import runbook  # noqa: F401
 
     broken = pytester.mkdir("broken")
     write(broken, VALID.replace("priority = 2", "priority = 0"))
