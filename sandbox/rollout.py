@@ -147,6 +147,8 @@ class RolloutController:
                 self.store.apply(_running(pod))
             self._scale(new, len(pods))
             self._scale_old_down(deployment, name, by=len(starting))
+            if len(pods) >= desired:  # every new pod ready: they serve before the status can say done
+                self.on_serving(image, [p["metadata"]["name"] for p in self._pods(new)])
             self._write_status(deployment, "ReplicaSetUpdated", f'ReplicaSet "{name}" is progressing.')
             return False
         if len(pods) < desired:
@@ -155,8 +157,8 @@ class RolloutController:
             self._write_status(deployment, "ReplicaSetUpdated", f'ReplicaSet "{name}" is progressing.')
             return False
         self._scale_old_down(deployment, name, by=desired)
-        self._write_status(deployment, "NewReplicaSetAvailable", f'ReplicaSet "{name}" has successfully progressed.')
         self.on_serving(image, [p["metadata"]["name"] for p in self._pods(new)])
+        self._write_status(deployment, "NewReplicaSetAvailable", f'ReplicaSet "{name}" has successfully progressed.')
         return True
 
     # --- objects ---
