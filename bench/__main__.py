@@ -26,7 +26,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from bench import REPO, compile_project
+
 RESULTS = REPO / "bench" / "results"
 
 
@@ -222,6 +223,7 @@ def main() -> int:
     parser.add_argument("only", nargs="?", choices=["blackholed"], help="measure only this figure")
     args = parser.parse_args()
     n = args.repeat
+    compile_project()
     if args.only == "blackholed":
         print("\n".join(write_blackholed(n)))
         return 0
