@@ -127,6 +127,23 @@ def test_a_secret_the_rbac_does_not_grant_is_could_not_verify_without_a_runbook_
     assert "python scripts/generate_jwt_keys.py" not in run.output
 
 
+def test_a_watched_namespace_that_does_not_exist_is_could_not_verify_never_all_pods_running(sandbox_up, tmp_path):
+    """A pod list of a namespace that does not exist is an empty 200 (as kube-apiserver answers):
+    a mistyped outage.namespaces entry must not read as "every pod there runs"."""
+    _, state_dir, env_file = sandbox_up
+    typo = state_dir / "namespace-typo.toml"
+    typo.write_text(env_file.read_text() + '\n[outage]\nnamespaces = ["production", "ingres-nginx"]\n')
+    run = run_suite(tmp_path, "-m", "outage", "-k", "test_no_pod_is_outside_running_or_succeeded", "--env", str(typo))
+    assert run.returncode == 1, run.output
+    case = run.cases["test_outage.py::test_no_pod_is_outside_running_or_succeeded"]
+    assert case.outcome == "error", case.text
+    assert "namespace ingres-nginx does not exist in the cluster, so the pods there cannot be checked" in case.text
+    assert "outage.namespaces = ('production', 'ingres-nginx')" in case.text
+    assert "remediation" not in case.properties
+    healthy = run_suite(tmp_path, "-m", "outage", "-k", "test_no_pod_is_outside_running_or_succeeded", "--env", str(env_file))
+    assert healthy.returncode == 0, healthy.output
+
+
 def test_the_suite_only_reads_from_the_cluster(sandbox_up, tmp_path):
     _, _, env_file = sandbox_up
     config = tomllib.loads(env_file.read_text())
