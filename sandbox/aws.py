@@ -116,7 +116,9 @@ class AwsServer:
             self._server = make_server(self.host, 0, _AwsLayer(self, moto_app), threaded=True,
                                        request_handler=MotoRequestHandler)
             self.port = self._server.server_address[1]
-            self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+            # werkzeug polls for shutdown every 0.5 s by default: half a second of every sandbox stop.
+            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name="moto", daemon=True)
             self._thread.start()
             self._seed()
             self._write_profiles()

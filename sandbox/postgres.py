@@ -158,7 +158,9 @@ class PostgresServer:
         self._write_passfile()
         self._provision()
 
-    _INITDB_ARGS = ("--no-sync", "--no-instructions", "-U", SERVICE_USER, "--auth-local=trust",
+    # --wal-segsize=1: 1 MB WAL segments instead of 16 MB, so every sandbox copies 29 MB of cluster
+    # instead of 39 MB (nothing the checks read depends on the segment size).
+    _INITDB_ARGS = ("--no-sync", "--no-instructions", "--wal-segsize=1", "-U", SERVICE_USER, "--auth-local=trust",
                     "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-locale")
 
     def _initdb(self) -> None:
