@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+from sandbox import REDIS_PASSWORD_FILE
+
 # Inside the repository (git-ignored), so `pytest --env .sandbox/environment.toml` finds the
 # project's pytest configuration: pytest picks its rootdir from path-like arguments.
 DEFAULT_STATE_DIR = Path(__file__).resolve().parent.parent / ".sandbox"
@@ -88,10 +90,10 @@ def _print_banner(sandbox, seconds: float) -> None:
     print(f"""sandbox up in {seconds:.1f} s{drill}
 {sandbox.env_file}
 
-  pytest -m oauth --env {sandbox.env_file}
+  pytest -m oauth --env={sandbox.env_file}
   kubectl --kubeconfig {sandbox.kubeconfig} get pods -n production
   psql '{sandbox.postgres.dsn("runbook_checks")}'
-  redis-cli -u {sandbox.redis.url}
+  REDISCLI_AUTH="$(cat {sandbox.state_dir / REDIS_PASSWORD_FILE})" redis-cli -u {sandbox.redis.url} ping
   AWS_SHARED_CREDENTIALS_FILE={aws.credentials_file} AWS_CONFIG_FILE={aws.config_file} \\
     aws --profile sandbox --endpoint-url {aws.endpoint_url} s3 ls
 

@@ -290,12 +290,12 @@ class Sandbox:
         text = f"""\
 # The embedded sandbox, written by `python -m sandbox up` ({datetime.now(timezone.utc):%Y-%m-%d %H:%M:%SZ}).
 # Point anything at it:
-#   pytest -m oauth --env {self.env_file}
+#   pytest -m oauth --env={self.env_file}
 #   kubectl --kubeconfig {self.kubeconfig} get pods -n {NAMESPACE}
 #   psql '{self.postgres.dsn("runbook_checks")}'
 #   psql '{self.postgres.dsn("app")}'     (the app's role)
 #   psql '{self.postgres.superuser_dsn()}'     (superuser, local socket; log: {self.postgres.log_file})
-#   redis-cli -u {self.redis.url}
+#   REDISCLI_AUTH="$(cat {self.state_dir / REDIS_PASSWORD_FILE})" redis-cli -u {self.redis.url} ping
 #   AWS_SHARED_CREDENTIALS_FILE={aws.credentials_file} AWS_CONFIG_FILE={aws.config_file} \\
 #     aws --profile sandbox --endpoint-url {aws.endpoint_url} s3 ls
 

@@ -19,6 +19,7 @@ import httpx
 import pytest
 import yaml
 
+from sandbox import REDIS_PASSWORD_VAR
 from sandbox.stack import generate_key_pair
 from tests.suite.runner import REPO, assert_no_secrets, run_suite, sandbox_running
 
@@ -206,3 +207,26 @@ def test_sandbox_down_stops_every_service(sandbox_up):
     assert not any(f"postgres -D {state_dir}" in line for line in
                    subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines())
     assert os.path.exists(REPO)  # the repository is untouched by the sandbox's cleanup
+
+
+def test_the_commands_the_banner_prints_work_for_a_state_dir_outside_the_repository(tmp_path):
+    """`python -m sandbox up --state-dir /elsewhere`: pytest chooses its rootdir from path-like
+    words, so `--env /elsewhere/environment.toml` (two words) would miss the project's configuration
+    ("unrecognized arguments: --env"); the banner prints the one-word form, and a redis-cli line that
+    authenticates."""
+    with sandbox_running(tmp_path / "state") as (process, env_file):
+        banner = []
+        while not banner or not banner[-1].startswith("Ctrl-C"):
+            banner.append(process.stdout.readline())
+            assert banner[-1], "".join(banner)
+        commands = [line.strip() for line in banner if line.startswith("  ") and line.strip()]
+        path = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+        path.pop(REDIS_PASSWORD_VAR, None)  # the pytest line must not need it exported by hand
+        pytest_line = next(c for c in commands if c.startswith("pytest "))
+        assert pytest_line == f"pytest -m oauth --env={env_file}"
+        suite = subprocess.run(["bash", "-c", f"{pytest_line} -p no:cacheprovider -q"], cwd=REPO, env=path,
+                               capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert suite.returncode == 0, suite.stdout[-2000:] + suite.stderr[-2000:]
+        redis_line = next(c for c in commands if "redis-cli" in c)
+        pong = subprocess.run(["bash", "-c", redis_line], env=path, capture_output=True, text=True, timeout=30)
+        assert pong.stdout.strip() == "PONG", pong.stdout + pong.stderr
