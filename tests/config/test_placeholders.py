@@ -21,3 +21,16 @@ def test_the_rerun_command_repeats_the_selection_the_run_used(tmp_path):
                                       selection=str(path))
     rendered = load_catalog()["oauth.restart-pods"].render(environment.placeholders())
     assert f"pytest -m oauth --env={path}" in rendered
+
+
+def test_the_redis_cli_commands_authenticate_by_the_variable_the_password_came_from_never_its_value(tmp_path):
+    environment = load_environment(REPO / "environments" / "production.toml", {"REDIS_PASSWORD": "pw-never-printed"})
+    rendered = load_catalog()["oauth.restore-revocation-store"].render(environment.placeholders())
+    assert 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h ' in rendered
+    assert "INFO memory" in rendered and "pw-never-printed" not in rendered
+    path = tmp_path / "tls.toml"
+    path.write_text('[redis]\nurl = "rediss://cache.internal:6380/2"\n')
+    assert load_environment(path, {}).placeholders()["redis_cli"] == "redis-cli -h cache.internal -p 6380 --tls -n 2"
+    path.write_text('[postgres]\ndsn = "host=db.internal dbname=app user=runbook_checks"\npassword = "${DB_PASSWORD}"\n')
+    assert load_environment(path, {"DB_PASSWORD": "pw"}).placeholders()["psql"] == (
+        'PGPASSWORD="$DB_PASSWORD" psql \'host=db.internal dbname=app user=runbook_checks\'')
