@@ -41,6 +41,26 @@ def test_no_pod_is_outside_running_or_succeeded(env, unhealthy_pods, watched_nam
         + f" (namespaces from {env.cite('outage.namespaces')}, empty: the app's and the ingress controller's)")
 
 
+@pytest.mark.remediation("outage.restore-replicas")
+@pytest.mark.runbook("outage/immediate-4", "outage/investigation-1")
+def test_app_deployment_has_its_pods_available(app_deployment, hpa_or_none, observed):
+    """The app's deployment wants pods and has them available: not scaled to zero, not below its
+    minimum availability.
+
+    Runbook, Complete System Outage, immediate action 4 and investigation: kubectl get pods (a
+    deployment at zero replicas lists no pod at all, so no pod shows as failing).
+    """
+    d = app_deployment
+    assert d.exists, f"deployment {d.namespace}/{d.name} does not exist (kubernetes.deployment)"
+    observed(replicas=max(hpa_or_none.min_replicas if hpa_or_none else 0, d.desired, 1))
+    assert d.desired > 0, (
+        f"deployment {d.namespace}/{d.name} is scaled to 0 replicas: no pod serves"
+        + (f"; its HPA {hpa_or_none.name} (minReplicas {hpa_or_none.min_replicas}) does not scale a target "
+           "at zero" if hpa_or_none else ""))
+    assert d.is_available, (f"deployment {d.namespace}/{d.name}: {d.available} of {d.desired} replicas "
+                            f"available, Available={d.condition}")
+
+
 @pytest.mark.remediation("outage.restore-ingress")
 @pytest.mark.runbook("outage/investigation-2")
 def test_app_ingress_has_a_load_balancer_address(ingress):

@@ -176,9 +176,9 @@ class AppStandIn:
                 self._logs[pod] = deque(self._startup_lines(), maxlen=LOG_LINES_PER_POD)
 
     def set_pods(self, pods: list[str]) -> None:
-        """Replace the pod list; pods new to it start with the startup lines in their log."""
-        if not pods:
-            raise ValueError("AppStandIn needs at least one pod name for its logs")
+        """Replace the pod list; pods new to it start with the startup lines in their log. With no
+        pod (the deployment scaled to zero) every request gets the ingress's 503, as behind an
+        ingress-nginx whose service has no endpoints."""
         with self._lock:
             self._pods = list(pods)
             for pod in pods:
@@ -253,6 +253,8 @@ class AppStandIn:
         """Append ``<timestamp> LEVEL message`` to the next pod's log (round robin)."""
         line = f"{_timestamp()} {level} {message}"
         with self._lock:
+            if not self._pods:
+                return  # no pod runs: nobody writes a log
             pod = self._pods[next(self._next_pod) % len(self._pods)]
             self._logs[pod].append(line)
 
@@ -305,8 +307,20 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         """Keep the request log off stderr."""
 
+    def _no_endpoints(self) -> bool:
+        """No pod runs: the ingress in front answers 503 for every path (its upstream has no endpoints)."""
+        if self.app.pods:
+            return False
+        try:
+            self._send(503, _HTML_503, "text/html")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        return True
+
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         path = urlsplit(self.path).path.rstrip("/") or "/"
+        if self._no_endpoints():
+            return
         if self.app.delay_seconds:
             time.sleep(self.app.delay_seconds)
         routes = {
@@ -320,6 +334,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         path = urlsplit(self.path).path.rstrip("/") or "/"
+        if self._no_endpoints():
+            return
         known_get = path in ("/health/live", "/health/ready", "/oauth/jwks.json", "/api/v1/me")
         posts = {"/oauth/token": self._token, "/oauth/revoke": self._revoke}
         self._dispatch(posts.get(path), path, allowed="GET" if known_get else None)

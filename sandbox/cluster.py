@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import yaml
 
 from sandbox.kubeapi import resources
+from sandbox.kubeapi.store import random_suffix
 
 __all__ = ["KUSTOMIZATION", "NODE_IPS", "NODE_NAMES", "event_name", "load_manifests", "load_rbac",
            "seed_production", "template_hash"]
@@ -432,9 +433,12 @@ def load_manifests(store: Store, path: Path | str) -> list[dict[str, Any]]:
 
 
 def scale_deployment(store: Any, *, replicas: int, now: datetime, namespace: str = "production",
-                     deployment: str = "app-backend") -> None:
+                     deployment: str = "app-backend", by_hand: bool = False) -> None:
     """Run ``replicas`` pods of the deployment's current ReplicaSet, each with its kubelet report and the
     four events of its start, as a large production would (the scale benchmark seeds 20,000).
+    ``by_hand``: a ``kubectl scale`` (the deployment controller's answer to it): the new pods start now,
+    and the HPA's bounds stay; otherwise the pods are as old as the others, and the HPA's bounds widen
+    to a production that large.
 
     Written with ``store.apply_many``, which validates one object per shape: seconds, not minutes.
     """
@@ -445,12 +449,15 @@ def scale_deployment(store: Any, *, replicas: int, now: datetime, namespace: str
     pod_hash = current["metadata"]["labels"]["pod-template-hash"]
     existing = [p for p in store.items(resources.by_kind("v1", "Pod"), namespace)[0]
                 if (p["metadata"].get("labels") or {}).get("pod-template-hash") == pod_hash]
-    started = datetime.fromisoformat(existing[0]["status"]["startTime"].replace("Z", "+00:00"))
+    started = (now if by_hand or not existing
+               else datetime.fromisoformat(existing[0]["status"]["startTime"].replace("Z", "+00:00")))
     image = current["spec"]["template"]["spec"]["containers"][0]["image"]
     names = {p["metadata"]["name"] for p in existing}
     new = []
-    for index in range(len(existing), replicas):
-        name = f"{current['metadata']['name']}-{_suffix(f'{pod_hash}-{index}')}"
+    index = len(existing) - 1
+    while len(names) < replicas:  # the next free names: a pod deleted by a scale-down leaves a gap
+        index += 1
+        name = f"{current['metadata']['name']}-{random_suffix() if by_hand else _suffix(f'{pod_hash}-{index}')}"
         if name in names:
             continue
         names.add(name)
@@ -473,7 +480,7 @@ def scale_deployment(store: Any, *, replicas: int, now: datetime, namespace: str
                 obj["status"][counter] = replicas
         store.apply(obj)
     hpa = store.get("autoscaling/v2", "HorizontalPodAutoscaler", namespace, deployment)
-    if hpa is not None:
+    if hpa is not None and not by_hand:
         hpa["spec"]["maxReplicas"] = max(hpa["spec"]["maxReplicas"], 2 * replicas)
         hpa["spec"]["minReplicas"] = min(hpa["spec"].get("minReplicas", 1), replicas)
         hpa["status"]["currentReplicas"] = hpa["status"]["desiredReplicas"] = replicas

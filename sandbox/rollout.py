@@ -116,6 +116,70 @@ class RolloutController:
         self._threads.append(thread)
         thread.start()
 
+    def scale(self, deployment: dict[str, Any]) -> list[str] | None:
+        """``kubectl scale``: ``spec.replicas`` alone changed, and the current ReplicaSet follows.
+        Surplus pods are deleted newest first (the ReplicaSet controller's order among ready pods),
+        with their metrics; missing ones start with their metrics and events. The status counters
+        follow, and the HPA says what its controller says of a target at zero replicas. Returns the
+        pods that now run, or None when the ReplicaSet already runs as many (the sandbox's own
+        seeding wrote them first)."""
+        from sandbox.cluster import scale_deployment
+        from sandbox.kubeapi import resources
+
+        desired = deployment["spec"].get("replicas", 1)
+        revision = (deployment["metadata"].get("annotations") or {}).get(REVISION)
+        current = next((rs for rs in self._replica_sets(deployment)
+                        if (rs["metadata"].get("annotations") or {}).get(REVISION) == revision), None)
+        if current is None:
+            return None
+        uid = current["metadata"]["uid"]
+        running = sum(1 for p in self.store.items(resources.by_kind("v1", "Pod"), self.namespace)[0]
+                      if any(o.get("uid") == uid for o in p["metadata"].get("ownerReferences") or []))
+        if running == desired:
+            return None
+        if running > desired:
+            newest = sorted(self._pods(current), reverse=True,
+                            key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]))
+            for pod in newest[:running - desired]:
+                self.store.delete("v1", "Pod", self.namespace, pod["metadata"]["name"])
+                self.store.delete("metrics.k8s.io/v1beta1", "PodMetrics", self.namespace, pod["metadata"]["name"])
+        else:
+            scale_deployment(self.store, replicas=desired, now=datetime.now(timezone.utc), namespace=self.namespace,
+                             deployment=self.deployment, by_hand=True)
+        current = self._scale(self.store.get("apps/v1", "ReplicaSet", self.namespace, current["metadata"]["name"]), desired)
+        deployment = self.store.get("apps/v1", "Deployment", self.namespace, self.deployment)
+        progressing = next((c for c in (deployment.get("status") or {}).get("conditions") or []
+                            if c.get("type") == "Progressing"), {})
+        deployment["status"] = self._status(deployment, progressing.get("reason", "NewReplicaSetAvailable"),
+                                            progressing.get("message", ""), progressing.get("status", "True"))
+        self.store.apply(deployment)
+        self._hpa_sees(desired)
+        return [p["metadata"]["name"] for p in self._pods(current)]
+
+    def _hpa_sees(self, replicas: int) -> None:
+        """The HPA controller on a target at zero replicas: autoscaling is off until someone scales
+        it up again (ScalingActive False, ScalingDisabled); from then on it computes a count again."""
+        hpa = next((h for h in self.store.list("autoscaling/v2", "HorizontalPodAutoscaler", self.namespace)
+                    if ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("name") == self.deployment), None)
+        if hpa is None:
+            return
+        status = hpa.setdefault("status", {})
+        status["currentReplicas"] = status["desiredReplicas"] = replicas
+        conditions = status.setdefault("conditions", [])
+        active = next((c for c in conditions if c.get("type") == "ScalingActive"), None)
+        if active is None:
+            active = {"type": "ScalingActive"}
+            conditions.append(active)
+        disabled = replicas == 0 and (hpa.get("spec") or {}).get("minReplicas", 1) != 0
+        if disabled != (active.get("reason") == "ScalingDisabled"):
+            active.update(lastTransitionTime=_now(), **(
+                {"status": "False", "reason": "ScalingDisabled",
+                 "message": "scaling is disabled since the replica count of the target is zero"} if disabled else
+                {"status": "True", "reason": "ValidMetricFound",
+                 "message": "the HPA was able to successfully calculate a replica count from cpu resource "
+                            "utilization (percentage of request)"}))
+        self.store.apply(hpa)
+
     # --- the background part ---
 
     def _progress(self, generation: int, name: str) -> None:

@@ -250,14 +250,19 @@ class Sandbox:
 
         ``kubectl rollout restart`` (a new ``restartedAt`` annotation on the pod template) restarts
         the app, which reloads secret jwt-keys as new pods would; any other template change (a new
-        image, ``kubectl rollout undo``) is rolled out by :mod:`sandbox.rollout`; any other spec
-        change is marked observed so ``kubectl rollout status`` completes.
+        image, ``kubectl rollout undo``) is rolled out by :mod:`sandbox.rollout`, as is ``kubectl
+        scale``; any other spec change is marked observed so ``kubectl rollout status`` completes.
         """
         if kind != "Deployment" or old is None or new["metadata"]["name"] != DEPLOYMENT:
             return
         if self.rollouts.template_changed(old, new):
             self.rollouts.start(new)
             return
+        if (old.get("spec") or {}).get("replicas") != (new.get("spec") or {}).get("replicas"):
+            serving = self.rollouts.scale(new)
+            if serving is not None:
+                self.app.set_pods(serving)
+                return
         if _restarted_at(new) != _restarted_at(old):
             self.app.reload_keys()
         status = new.get("status") or {}

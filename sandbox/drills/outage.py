@@ -69,6 +69,12 @@ def _ingress_no_address(faults: "Faults") -> None:
     faults.kube_apply(controller)
 
 
+def _scaled_to_zero(faults: "Faults") -> None:
+    """``kubectl scale deployment app-backend --replicas=0``: the deployment controller deletes every
+    pod, the ingress has no endpoint left and answers 503, and the HPA stops scaling a target at zero."""
+    faults.kube_patch("Deployment", "app-backend", {"spec": {"replicas": 0}}, api_version="apps/v1")
+
+
 def _stop(service: str):
     def apply(faults: "Faults") -> None:
         faults.stop(service)
@@ -89,6 +95,12 @@ DRILLS = [
           _ingress_no_address,
           fails=_checks("test_app_ingress_has_a_load_balancer_address", "test_ingress_controller_is_available"),
           remediations=frozenset({"outage.restore-ingress"})),
+    Drill("outage-app-scaled-to-zero", "outage",
+          "the app's deployment was scaled to 0 replicas: no pod, the ingress answers 503",
+          _scaled_to_zero, fails=_checks("test_app_deployment_has_its_pods_available",
+                                         "test_health_live_answers_200_within_budget",
+                                         "test_health_ready_answers_200_within_budget"),
+          remediations=frozenset({"outage.restore-replicas", "deploy.verify-health"})),
     Drill("outage-postgres-down", "outage", "PostgreSQL is down: the app is not ready",
           _stop("postgres"), fails=_checks("test_postgres_answers_select_1"),
           errors=_checks("test_health_ready_answers_200_within_budget"),

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.xdist_group("kube-rbac")
     ("/apis/metrics.k8s.io/v1beta1/namespaces/production/pods", {}),
     ("/apis/metrics.k8s.io/v1beta1/nodes", {}),
     ("/api/v1/nodes", {}),
-    ("/api/v1/namespaces", {}),
+    ("/api/v1/namespaces/production", {}),
     ("/apis/apps/v1/namespaces/ingress-nginx/deployments/ingress-nginx-controller", {}),
     ("/api/v1/namespaces/ingress-nginx/pods", {}),
     ("/apis", {}),
@@ -56,6 +56,8 @@ def test_the_suite_identity_may_read_what_the_runbook_checks_need(kube, path, pa
      'in API group "metrics.k8s.io" in the namespace "production"'),
     ("GET", "/api/v1/namespaces/default/pods", None,
      'pods is forbidden: User "{user}" cannot list resource "pods" in API group "" in the namespace "default"'),
+    ("GET", "/api/v1/namespaces", None,  # each watched namespace is read by name, never listed
+     'namespaces is forbidden: User "{user}" cannot list resource "namespaces" in API group "" at the cluster scope'),
     ("GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles", None,
      'clusterroles.rbac.authorization.k8s.io is forbidden: User "{user}" cannot list resource "clusterroles" '
      'in API group "rbac.authorization.k8s.io" at the cluster scope'),
