@@ -253,7 +253,7 @@ class Sandbox:
         image, ``kubectl rollout undo``) is rolled out by :mod:`sandbox.rollout`, as is ``kubectl
         scale``; any other spec change is marked observed so ``kubectl rollout status`` completes.
         """
-        if kind != "Deployment" or old is None or new["metadata"]["name"] != DEPLOYMENT:
+        if kind != "Deployment" or old is None or new is None or new["metadata"]["name"] != DEPLOYMENT:
             return
         if self.rollouts.template_changed(old, new):
             self.rollouts.start(new)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import bisect
 import json
+import queue
 import re
+import time
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
@@ -31,7 +33,7 @@ __all__ = ["APIRequestHandler"]
 _JSON = "application/json"
 _OPENAPI_V2_PROTO = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 _PROTOBUF = "application/vnd.kubernetes.protobuf"
-_WATCH = "watch"  # internal marker: _send streams an empty watch, body holds its duration
+_WATCH = "watch"  # internal marker: _send streams the watch that self._watching describes
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))\s")
 _PODS = by_kind("v1", "Pod")
 _NODES = by_kind("v1", "Node")
@@ -80,13 +82,7 @@ class APIRequestHandler(BaseHTTPRequestHandler):
 
     def _send(self, code: int, body: bytes, content_type: str = _JSON) -> None:
         if content_type == _WATCH:
-            self.send_response(code)
-            self.send_header("Content-Type", _JSON)
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            self.wfile.flush()
-            self.api.stopping.wait(float(body))
-            self.wfile.write(b"0\r\n\r\n")
+            self._stream_watch(code)
             return
         self.send_response(code)
         self.send_header("Content-Type", content_type)
@@ -188,7 +184,7 @@ class APIRequestHandler(BaseHTTPRequestHandler):
         store, ns, name, sub = self.api.store, request.namespace, request.name, request.subresource
         verb = request.verb
         if verb == "watch":
-            return self._watch(query)
+            return self._watch(rtype, ns or None, query)
         if verb == "list":
             if rtype.metrics:
                 return 200, _JSON, self._metrics_list(rtype, ns or None, query)
@@ -291,14 +287,67 @@ class APIRequestHandler(BaseHTTPRequestHandler):
                     items.append(item)
         return _dump({"kind": f"{rtype.kind}List", "apiVersion": rtype.api_version, "metadata": {}, "items": items})
 
-    def _watch(self, query: dict[str, str]) -> tuple[int, str, bytes]:
-        """An event stream that stays silent (there are no controllers here) until ``timeoutSeconds``
-        (at most 60 s) or server stop, so kubectl's informers neither fail nor spin."""
+    def _watch(self, rtype: ResourceType, namespace: str | None, query: dict[str, str]) -> tuple[int, str, bytes]:
+        """A watch, as kube-apiserver serves it: from ``resourceVersion`` (the changes since it, then
+        every write as it happens; without one, ADDED for every object first), filtered by namespace
+        and selectors, until ``timeoutSeconds`` (at most 60 s here) or server stop. kubectl's
+        ``rollout status`` and ``get -w`` follow the sandbox's controllers through it."""
         try:
             timeout = min(float(query.get("timeoutSeconds") or 60), 60.0)
         except ValueError:
             raise ApiError.bad_request(f"invalid timeoutSeconds {query.get('timeoutSeconds')!r}") from None
-        return 200, _WATCH, str(timeout).encode()
+        since = query.get("resourceVersion") or ""
+        if since and not since.isdigit():
+            raise ApiError.bad_request(f"invalid resourceVersion {since!r}")
+        labels = parse_label_selector(query.get("labelSelector"))
+        fields = parse_field_selector(query.get("fieldSelector"), rtype)
+        stored = stored_as(rtype)
+
+        def wanted(obj: dict[str, Any]) -> bool:
+            return ((namespace is None or obj["metadata"].get("namespace") == namespace)
+                    and labels(obj) and fields(obj))
+
+        events: queue.SimpleQueue = queue.SimpleQueue()
+
+        def listener(kind: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+            obj = new if new is not None else old
+            if obj is not None and by_kind(obj.get("apiVersion", ""), kind) is stored and wanted(obj):
+                events.put(("ADDED" if old is None else "DELETED" if new is None else "MODIFIED", obj))
+
+        # What changed since the client's list, then what changes: nothing lost between the two.
+        # (A deletion in between is not replayed: the store keeps no history of events.)
+        for obj, created in self.api.store.watch_from(listener, stored, namespace):
+            version = int(obj["metadata"].get("resourceVersion") or 0)
+            if wanted(obj) and (since in ("", "0") or version > int(since)):
+                events.put(("ADDED" if since in ("", "0") or created > int(since) else "MODIFIED", obj))
+        self._watching = (rtype, events, listener, time.monotonic() + timeout)
+        return 200, _WATCH, b""
+
+    def _stream_watch(self, code: int) -> None:
+        """Send the watch events as kube-apiserver does: one JSON object per chunk, until the deadline."""
+        rtype, events, listener, deadline = self._watching
+        as_table = tables.wants_table(self.headers.get("Accept", ""))  # kubectl get -w: rows, as in a list
+        try:
+            self.send_response(code)
+            self.send_header("Content-Type", _JSON)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.flush()
+            while not self.api.stopping.is_set() and (left := deadline - time.monotonic()) > 0:
+                try:
+                    kind, obj = events.get(timeout=min(left, 0.2))
+                except queue.Empty:
+                    continue
+                shown = self._out(rtype, obj)
+                if as_table:
+                    shown = tables.to_table(rtype.kind, [shown], {"resourceVersion": shown["metadata"].get(
+                        "resourceVersion", "")}) or shown
+                line = json.dumps({"type": kind, "object": shown}, separators=(",", ":")).encode() + b"\n"
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        finally:
+            self.api.store.unsubscribe(listener)
 
     def _non_resource(self, path: str, user: rbac.User) -> tuple[int, str, bytes]:
         segments = [s for s in path.split("/") if s]

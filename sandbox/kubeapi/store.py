@@ -122,6 +122,9 @@ class ObjectStore:
         self._objects: dict[ResourceType, dict[Key, dict[str, Any]]] = {}
         self._resource_version = 0
         self._listeners: list[tuple[Callable, frozenset[str] | None]] = []
+        self._pending: collections.deque = collections.deque()  # writes still to tell the listeners of
+        self._notifying = False
+        self._created: dict[str, int] = {}  # uid -> the resourceVersion that created it (a watch's ADDED)
         self._snapshots: collections.OrderedDict[tuple[ResourceType, int], Snapshot] = collections.OrderedDict()
         self._current: dict[ResourceType, Snapshot] = {}  # the latest snapshot of each kind, reused until a write
         self._encoded: dict[int, tuple[dict[str, Any], bytes]] = {}  # id -> (the object, its JSON)
@@ -132,6 +135,18 @@ class ObjectStore:
         """Call ``listener(kind, old, new)`` after every write of one of ``kinds`` (all when None),
         under the store's re-entrant lock, as a controller would watch; the rollout controller uses it."""
         self._listeners.append((listener, frozenset(kinds) if kinds is not None else None))
+
+    def watch_from(self, listener, rtype: ResourceType, namespace: str | None) -> list[tuple[dict[str, Any], int]]:
+        """Subscribe ``listener`` to ``rtype``'s kind and return the stored objects (not copies) of
+        that moment with the resourceVersion that created each, at once: a watch's start, nothing
+        lost between the two."""
+        with self._lock:
+            self.subscribe(listener, kinds=(rtype.kind,))
+            return [(obj, self._created.get(obj["metadata"]["uid"], 0)) for obj in self.items(rtype, namespace)[0]]
+
+    def unsubscribe(self, listener) -> None:
+        with self._lock:
+            self._listeners = [(f, kinds) for f, kinds in self._listeners if f is not listener]
 
     # -- the in-process seeding API -----------------------------------------------------------
 
@@ -372,17 +387,38 @@ class ObjectStore:
         wire.after_validation(rtype.kind, new)
         self._resource_version += 1
         metadata["resourceVersion"] = str(self._resource_version)
+        if old is None:
+            self._created[metadata["uid"]] = self._resource_version
         self._table(rtype)[(namespace, metadata["name"])] = new
         if old is not None:
             self._encoded.pop(id(old), None)
-        for listener, kinds in self._listeners:
-            if kinds is None or rtype.kind in kinds:
-                listener(rtype.kind, copy.deepcopy(old), copy.deepcopy(new))
+        self._notify(rtype, old, new)
         return new
+
+    def _notify(self, rtype: ResourceType, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        """Tell the listeners of ``rtype``'s kind: ``new`` is None for a deletion. A write a listener
+        makes is told after the one it reacts to, so every listener (a watch) sees the writes in
+        resourceVersion order."""
+        if not any(kinds is None or rtype.kind in kinds for _, kinds in self._listeners):
+            return
+        self._pending.append((rtype, copy.deepcopy(old), copy.deepcopy(new)))
+        if self._notifying:
+            return
+        self._notifying = True
+        try:
+            while self._pending:
+                rtype, old, new = self._pending.popleft()
+                for listener, kinds in list(self._listeners):
+                    if kinds is None or rtype.kind in kinds:
+                        listener(rtype.kind, copy.deepcopy(old), copy.deepcopy(new))
+        finally:
+            self._notifying = False
+            self._pending.clear()
 
     def _delete(self, rtype: ResourceType, key: Key) -> dict[str, Any]:
         gone = self._table(rtype).pop(key)
         self._encoded.pop(id(gone), None)
+        self._created.pop(gone["metadata"]["uid"], None)
         self._resource_version += 1
         uid = gone["metadata"]["uid"]
         for dependent_type, table in list(self._objects.items()):
@@ -391,4 +427,5 @@ class ObjectStore:
                 in_namespace = rtype is _NAMESPACES and dependent_key[0] == key[1]
                 if (owned or in_namespace) and dependent_key in table:
                     self._delete(dependent_type, dependent_key)
+        self._notify(rtype, gone, None)
         return gone

@@ -161,3 +161,80 @@ def test_a_create_takes_the_namespace_from_the_url_and_sets_the_server_fields(ku
     assert {"uid", "resourceVersion", "creationTimestamp"} <= set(metadata)
     deleted = kube.request("DELETE", "/api/v1/namespaces/runbook-checks/configmaps/fresh")
     assert deleted.status_code == 200 and deleted.json()["metadata"]["name"] == "fresh"
+
+
+def _configmap(kube, name: str, value: str) -> None:
+    manifest = f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: production}}\ndata: {{a: '{value}'}}\n"
+    applied = kube.kubectl("apply", "-f", "-", stdin=manifest)
+    assert applied.returncode == 0, applied.stderr
+
+
+def _watch_events(kube, path: str, params: dict, until: int) -> list[tuple[str, str, str]]:
+    """(type, name, resourceVersion) of a watch's first ``until`` events."""
+    seen = []
+    with kube.http() as client, client.stream("GET", path, params={**params, "watch": "true",
+                                                                   "timeoutSeconds": "10"}) as stream:
+        for line in stream.iter_lines():
+            if line:
+                event = json.loads(line)
+                seen.append((event["type"], event["object"]["metadata"]["name"],
+                             event["object"]["metadata"]["resourceVersion"]))
+            if len(seen) == until:
+                break
+    return seen
+
+
+def test_a_watch_streams_the_writes_since_the_lists_resource_version_in_order_and_filtered(kube):
+    """As kube-apiserver: a watch from a list's resourceVersion first gets what changed since,
+    then each write as it happens; a field selector keeps one object; a deletion is DELETED."""
+    import threading
+
+    path = "/api/v1/namespaces/production/configmaps"
+    listed = kube.request("GET", path).json()["metadata"]["resourceVersion"]
+    _configmap(kube, "watched", "1")
+    _configmap(kube, "other", "1")
+
+    def later() -> None:
+        kube.kubectl("patch", "configmap", "watched", "-n", "production", "--type=merge", "-p", '{"data":{"a":"2"}}')
+        kube.kubectl("delete", "configmap", "watched", "-n", "production")
+
+    writer = threading.Timer(0.5, later)
+    writer.start()
+    try:
+        events = _watch_events(kube, path, {"resourceVersion": listed, "fieldSelector": "metadata.name=watched"}, 3)
+    finally:
+        writer.join()
+    assert [(kind, name) for kind, name, _ in events] == [("ADDED", "watched"), ("MODIFIED", "watched"),
+                                                          ("DELETED", "watched")]
+    versions = [int(rv) for _, _, rv in events]
+    assert versions == sorted(versions) and versions[0] > int(listed)
+    fresh = _watch_events(kube, path, {"fieldSelector": "metadata.name=other"}, 1)  # no resourceVersion: ADDED first
+    assert [(kind, name) for kind, name, _ in fresh] == [("ADDED", "other")]
+    kube.kubectl("delete", "configmap", "other", "-n", "production")
+
+
+def test_a_write_a_controller_makes_in_answer_reaches_a_watch_after_the_write_it_answers(kube):
+    """The sandbox's controllers write from the store's listeners; a watch still sees resourceVersion order."""
+    import threading
+
+    store = kube.server.store
+
+    def controller(kind, old, new):
+        if new is not None and new["metadata"]["name"] == "cause" and "effect" not in (new.get("data") or {}):
+            store.apply({**new, "data": {**new["data"], "effect": "written by the controller"}})
+
+    store.subscribe(controller, kinds=("ConfigMap",))
+    try:
+        path = "/api/v1/namespaces/production/configmaps"
+        listed = kube.request("GET", path).json()["metadata"]["resourceVersion"]
+        writer = threading.Timer(0.5, lambda: _configmap(kube, "cause", "1"))
+        writer.start()
+        try:
+            events = _watch_events(kube, path, {"resourceVersion": listed, "fieldSelector": "metadata.name=cause"}, 2)
+        finally:
+            writer.join()
+    finally:
+        store.unsubscribe(controller)
+        kube.kubectl("delete", "configmap", "cause", "-n", "production")
+    assert [kind for kind, _, _ in events] == ["ADDED", "MODIFIED"]
+    assert int(events[0][2]) < int(events[1][2])

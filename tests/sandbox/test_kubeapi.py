@@ -208,9 +208,11 @@ def test_a_protobuf_body_is_refused_with_a_hint_to_use_kubectl_apply(kube):
     assert "kubectl apply" in response.json()["message"]
 
 
-def test_watch_answers_an_empty_stream_that_ends_at_its_timeout(kube):
+def test_a_watch_from_the_current_resource_version_with_no_write_ends_empty_at_its_timeout(kube):
+    current = kube.request("GET", "/api/v1/namespaces/production/pods").json()["metadata"]["resourceVersion"]
     started = time.perf_counter()
-    response = kube.request("GET", "/api/v1/namespaces/production/pods", params={"watch": "1", "timeoutSeconds": "0.2"})
+    response = kube.request("GET", "/api/v1/namespaces/production/pods",
+                            params={"watch": "1", "timeoutSeconds": "0.2", "resourceVersion": current})
     assert response.status_code == 200 and response.content == b""
     assert time.perf_counter() - started < 2
 

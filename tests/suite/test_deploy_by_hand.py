@@ -63,14 +63,17 @@ def test_the_gate_waits_for_a_new_image_then_fails_a_stalled_one_and_rollout_und
     assert took < 8 + 5, f"{took:.1f} s"  # the sandbox's deploy.settle_seconds = 8, plus 5 s
 
     admin(state_dir, "rollout", "undo", "deployment/app-backend", "-n", "production")
-    # --watch=false, polled: the sandbox's API sends no watch events, so a watching `rollout status`
-    # would only ever judge its first read.
-    deadline = time.monotonic() + 30
-    while 'successfully rolled out' not in (status := admin(
-            state_dir, "rollout", "status", "deployment/app-backend", "-n", "production", "--watch=false")):
-        assert time.monotonic() < deadline, status
-        time.sleep(0.5)
+    status = admin(state_dir, "rollout", "status", "deployment/app-backend", "-n", "production", "--timeout=30s")
+    assert "successfully rolled out" in status, status
     deployed = json.loads(admin(state_dir, "get", "deployment", "app-backend", "-n", "production", "-o", "json"))
     assert deployed["spec"]["template"]["spec"]["containers"][0]["image"] == f"{image}:1.43.0"
     history = admin(state_dir, "rollout", "history", "deployment/app-backend", "-n", "production")
     assert history.split()[-2:] == ["10", "<none>"]  # 1.43.0 came back as revision 10
+
+    # A rollout of three new pods, followed as the remediations say: the watching `rollout status`
+    # sees each step and returns once done (a silent watch would leave it at its first read).
+    admin(state_dir, "set", "image", "deployment/app-backend", f"app={image}:1.42.0", "-n", "production")
+    started = time.monotonic()
+    status = admin(state_dir, "rollout", "status", "deployment/app-backend", "-n", "production", "--timeout=30s")
+    assert "2 out of 3 new replicas have been updated" in status and "successfully rolled out" in status, status
+    assert time.monotonic() - started < 15
