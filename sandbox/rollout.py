@@ -126,6 +126,7 @@ class RolloutController:
         from sandbox.cluster import scale_deployment
         from sandbox.kubeapi import resources
 
+        deployment = self.store.get("apps/v1", "Deployment", self.namespace, self.deployment) or deployment
         desired = deployment["spec"].get("replicas", 1)
         revision = (deployment["metadata"].get("annotations") or {}).get(REVISION)
         current = next((rs for rs in self._replica_sets(deployment)
@@ -154,6 +155,28 @@ class RolloutController:
                                             progressing.get("message", ""), progressing.get("status", "True"))
         self.store.apply(deployment)
         self._hpa_sees(desired)
+        return [p["metadata"]["name"] for p in self._pods(current)]
+
+    def replace(self, pod: dict[str, Any]) -> list[str] | None:
+        """The ReplicaSet controller: a pod of the deployment's current ReplicaSet was deleted (``kubectl
+        delete pod``, an eviction) while the set still wants it, so a new pod with a new name takes its
+        place. Returns the pods that now run, or None when nothing is replaced (a scale-down, a rollout
+        under way, another workload's pod)."""
+        from sandbox.cluster import scale_deployment
+
+        owner = next((o for o in pod["metadata"].get("ownerReferences") or [] if o.get("kind") == "ReplicaSet"), None)
+        deployment = self.store.get("apps/v1", "Deployment", self.namespace, self.deployment)
+        if owner is None or deployment is None or pod["metadata"].get("namespace") != self.namespace:
+            return None
+        revision = (deployment["metadata"].get("annotations") or {}).get(REVISION)
+        current = next((rs for rs in self._replica_sets(deployment) if rs["metadata"]["uid"] == owner.get("uid")
+                        and (rs["metadata"].get("annotations") or {}).get(REVISION) == revision), None)
+        wanted = (current or {}).get("spec", {}).get("replicas", 0)
+        if current is None or wanted != deployment["spec"].get("replicas", 1) or len(self._pods(current)) >= wanted:
+            return None
+        self.store.delete("metrics.k8s.io/v1beta1", "PodMetrics", self.namespace, pod["metadata"]["name"])
+        scale_deployment(self.store, replicas=wanted, now=datetime.now(timezone.utc), namespace=self.namespace,
+                         deployment=self.deployment, by_hand=True)
         return [p["metadata"]["name"] for p in self._pods(current)]
 
     def _hpa_sees(self, replicas: int) -> None:
@@ -274,6 +297,8 @@ class RolloutController:
                 continue
             pods = self._pods(rs)
             gone = min(by, len(pods))
+            # The ReplicaSet is scaled down first, then its controller deletes the pods it no longer wants.
+            self._scale(rs, max(0, rs["spec"]["replicas"] - gone))
             for pod in pods[:gone]:
                 self.store.delete("v1", "Pod", self.namespace, pod["metadata"]["name"])
             self._scale(self.store.get("apps/v1", "ReplicaSet", self.namespace, rs["metadata"]["name"]),

@@ -239,11 +239,19 @@ class Sandbox:
         self.rollouts = RolloutController(self.kube.store, namespace=NAMESPACE, deployment=DEPLOYMENT,
                                           repository=IMAGE.rpartition(":")[0], on_serving=self._serving)
         self.kube.store.subscribe(self._rollout_controller, kinds=("Deployment",))
+        self.kube.store.subscribe(self._replica_set_controller, kinds=("Pod",))
 
     def _serving(self, image: str, pods: list[str]) -> None:
         """A rollout completed: the app now runs that image's version in these pods."""
         self.app.version = image.rpartition(":")[2]
         self.app.set_pods(pods)
+
+    def _replica_set_controller(self, kind: str, old: dict | None, new: dict | None) -> None:
+        """A deleted app pod is replaced by its ReplicaSet (:meth:`sandbox.rollout.RolloutController.replace`)."""
+        if kind == "Pod" and old is not None and new is None:
+            serving = self.rollouts.replace(old)
+            if serving is not None:
+                self.app.set_pods(serving)
 
     def _rollout_controller(self, kind: str, old: dict | None, new: dict) -> None:
         """The part of the deployment controller the runbook's remediations rely on.
@@ -265,10 +273,13 @@ class Sandbox:
                 return
         if _restarted_at(new) != _restarted_at(old):
             self.app.reload_keys()
-        status = new.get("status") or {}
-        if status.get("observedGeneration") != new["metadata"]["generation"]:
-            self.kube.store.apply({**new, "status": {**status,
-                                                     "observedGeneration": new["metadata"]["generation"]}})
+        # What is stored now, not the event's copy: a write this controller made in answer to an
+        # earlier event may have come after the one this event tells of.
+        current = self.kube.store.get("apps/v1", "Deployment", NAMESPACE, DEPLOYMENT) or new
+        status = current.get("status") or {}
+        if status.get("observedGeneration") != current["metadata"]["generation"]:
+            self.kube.store.apply({**current, "status": {**status,
+                                                         "observedGeneration": current["metadata"]["generation"]}})
 
     def _write_kubeconfig(self) -> None:
         cluster = {"server": self.kube.url, "certificate-authority": str(self.kube.ca_file)}

@@ -6,6 +6,7 @@ it stalls; `kubectl rollout undo` rolls back as on a cluster."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import xml.etree.ElementTree as ET
 
@@ -77,3 +78,40 @@ def test_the_gate_waits_for_a_new_image_then_fails_a_stalled_one_and_rollout_und
     status = admin(state_dir, "rollout", "status", "deployment/app-backend", "-n", "production", "--timeout=30s")
     assert "2 out of 3 new replicas have been updated" in status and "successfully rolled out" in status, status
     assert time.monotonic() - started < 15
+
+
+def test_a_deleted_pod_is_replaced_and_a_deployment_scaled_to_zero_fails_the_outage_checks(sandbox_up, tmp_path):
+    """`kubectl delete pod` and `kubectl scale` as on a cluster: the ReplicaSet replaces a deleted pod
+    under a new name (with its metrics); at zero replicas the ingress answers 503 and the deployment
+    check names the scale-down; the printed `kubectl scale` brings it back."""
+    _, state_dir, env_file = sandbox_up
+    names = lambda: set(admin(state_dir, "get", "pods", "-n", "production", "-l", "app=app-backend",  # noqa: E731
+                              "-o", "jsonpath={.items[*].metadata.name}").split())
+    before = names()
+    victim = sorted(before)[0]
+    admin(state_dir, "delete", "pod", victim, "-n", "production")
+    after = names()
+    assert len(after) == len(before) and victim not in after, (before, after)
+    (replacement,) = after - before
+    assert replacement in admin(state_dir, "top", "pods", "-n", "production")
+
+    admin(state_dir, "scale", "deployment", "app-backend", "-n", "production", "--replicas=0")
+    assert names() == set()
+    # The first test of the module left a node Unknown: its check is left out here.
+    selection = ("-m", "outage", "-k", "not test_every_node_is_ready_without_pressure", f"--env={env_file}")
+    down = run_suite(fresh(tmp_path, "down"), *selection)
+    assert down.returncode == 1, down.output
+    assert down.names("failed") == {"test_outage.py::test_app_deployment_has_its_pods_available",
+                                    "test_outage.py::test_health_live_answers_200_within_budget",
+                                    "test_outage.py::test_health_ready_answers_200_within_budget"}
+    case = down.cases["test_outage.py::test_app_deployment_has_its_pods_available"]
+    assert "deployment production/app-backend is scaled to 0 replicas: no pod serves" in case.text
+    assert "ScalingDisabled" in admin(state_dir, "get", "hpa", "app-backend", "-n", "production", "-o", "yaml")
+    printed = next(line.strip().removeprefix("$ ") for line in down.output.splitlines()
+                   if "$ kubectl scale deployment app-backend" in line)
+    assert "--replicas=3" in printed
+    scaled = subprocess.run(printed.split(), capture_output=True, text=True, timeout=60)
+    assert scaled.returncode == 0, scaled.stderr
+    assert len(names()) == 3
+    back = run_suite(fresh(tmp_path, "back"), *selection)
+    assert back.returncode == 0, back.output
