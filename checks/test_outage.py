@@ -84,6 +84,8 @@ def test_ingress_controller_is_available(ingress_controller):
     c = ingress_controller
     assert c.exists, (f"deployment {c.namespace}/{c.name} does not exist "
                       "(outage.ingress_controller_namespace, outage.ingress_controller_deployment)")
+    assert c.desired > 0, (f"ingress controller {c.namespace}/{c.name} is scaled to 0 replicas: nothing routes "
+                           "traffic to the app")
     assert c.is_available, (f"ingress controller {c.namespace}/{c.name}: {c.available} of {c.desired} replicas "
                             f"available, Available={c.condition}")
 

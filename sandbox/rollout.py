@@ -71,13 +71,17 @@ class RolloutController:
     """Rolls one Deployment's template changes out in the sandbox's store, in a background thread."""
 
     def __init__(self, store, *, namespace: str, deployment: str, repository: str,
-                 on_serving: Callable[[str, list[str]], None], step_seconds: float = 0.25) -> None:
+                 on_serving: Callable[[str, list[str]], None], step_seconds: float = 0.25,
+                 app: bool = True) -> None:
         self.store = store
         self.namespace = namespace
         self.deployment = deployment
         self.repository = repository  # the app's image repository, whose tags REGISTRY_TAGS lists
         self.on_serving = on_serving  # (image, pod names) once the pods run a new template
         self.step_seconds = step_seconds
+        # The app's pods carry metrics, events and the app's labels (sandbox.cluster.scale_deployment);
+        # any other deployment's new pods are made from its ReplicaSet's template.
+        self.app = app
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -144,9 +148,12 @@ class RolloutController:
             for pod in newest[:running - desired]:
                 self.store.delete("v1", "Pod", self.namespace, pod["metadata"]["name"])
                 self.store.delete("metrics.k8s.io/v1beta1", "PodMetrics", self.namespace, pod["metadata"]["name"])
-        else:
+        elif self.app:
             scale_deployment(self.store, replicas=desired, now=datetime.now(timezone.utc), namespace=self.namespace,
                              deployment=self.deployment, by_hand=True)
+        else:
+            for _ in range(desired - running):
+                self.store.apply(_running(self._pod(current, pullable=True)))
         current = self._scale(self.store.get("apps/v1", "ReplicaSet", self.namespace, current["metadata"]["name"]), desired)
         deployment = self.store.get("apps/v1", "Deployment", self.namespace, self.deployment)
         progressing = next((c for c in (deployment.get("status") or {}).get("conditions") or []
@@ -175,8 +182,11 @@ class RolloutController:
         if current is None or wanted != deployment["spec"].get("replicas", 1) or len(self._pods(current)) >= wanted:
             return None
         self.store.delete("metrics.k8s.io/v1beta1", "PodMetrics", self.namespace, pod["metadata"]["name"])
-        scale_deployment(self.store, replicas=wanted, now=datetime.now(timezone.utc), namespace=self.namespace,
-                         deployment=self.deployment, by_hand=True)
+        if self.app:
+            scale_deployment(self.store, replicas=wanted, now=datetime.now(timezone.utc), namespace=self.namespace,
+                             deployment=self.deployment, by_hand=True)
+        else:
+            self.store.apply(_running(self._pod(current, pullable=True)))
         return [p["metadata"]["name"] for p in self._pods(current)]
 
     def _hpa_sees(self, replicas: int) -> None:

@@ -93,6 +93,7 @@ class Sandbox:
         self.kubeconfig = self.state_dir / "kubeconfig"
         self.postgres = self.redis = self.aws = self.kube = self.app = None
         self.rollouts = None
+        self._other_rollouts: dict[tuple[str, str], object] = {}  # (namespace, name) -> RolloutController
         self.smoke_secret_file = self.state_dir / "smoke-client-secret"
         self._stopped = threading.Event()
 
@@ -164,8 +165,9 @@ class Sandbox:
         if self._stopped.is_set():
             return
         self._stopped.set()
-        if self.rollouts is not None:
-            self.rollouts.stop()
+        for controller in [self.rollouts, *self._other_rollouts.values()]:
+            if controller is not None:
+                controller.stop()
         if self.app is not None:
             self._stop_one(self.app)
         services = [s for s in (self.kube, self.aws, self.redis, self.postgres) if s is not None]
@@ -246,12 +248,36 @@ class Sandbox:
         self.app.version = image.rpartition(":")[2]
         self.app.set_pods(pods)
 
+    def _controller_of(self, namespace: str, name: str):
+        """The rollout controller of a deployment: the app's, or one made on first use for any other
+        (the ingress controller), whose pods the app stand-in does not serve."""
+        if (namespace, name) == (NAMESPACE, DEPLOYMENT):
+            return self.rollouts
+        if (namespace, name) not in self._other_rollouts:
+            from sandbox.rollout import RolloutController
+
+            self._other_rollouts[namespace, name] = RolloutController(
+                self.kube.store, namespace=namespace, deployment=name, repository="",
+                on_serving=lambda image, pods: None, app=False)
+        return self._other_rollouts[namespace, name]
+
     def _replica_set_controller(self, kind: str, old: dict | None, new: dict | None) -> None:
-        """A deleted app pod is replaced by its ReplicaSet (:meth:`sandbox.rollout.RolloutController.replace`)."""
-        if kind == "Pod" and old is not None and new is None:
-            serving = self.rollouts.replace(old)
-            if serving is not None:
-                self.app.set_pods(serving)
+        """A deleted pod of a deployment is replaced by its ReplicaSet
+        (:meth:`sandbox.rollout.RolloutController.replace`)."""
+        if kind != "Pod" or old is None or new is not None:
+            return
+        owner = next((o for o in old["metadata"].get("ownerReferences") or [] if o.get("kind") == "ReplicaSet"), None)
+        if owner is None:
+            return
+        rs = self.kube.store.get("apps/v1", "ReplicaSet", old["metadata"]["namespace"], owner.get("name", ""))
+        deployment = next((o for o in ((rs or {}).get("metadata") or {}).get("ownerReferences") or []
+                           if o.get("kind") == "Deployment"), None)
+        if deployment is None:
+            return
+        controller = self._controller_of(old["metadata"]["namespace"], deployment["name"])
+        serving = controller.replace(old)
+        if serving is not None and controller is self.rollouts:
+            self.app.set_pods(serving)
 
     def _rollout_controller(self, kind: str, old: dict | None, new: dict) -> None:
         """The part of the deployment controller the runbook's remediations rely on.
@@ -261,21 +287,25 @@ class Sandbox:
         image, ``kubectl rollout undo``) is rolled out by :mod:`sandbox.rollout`, as is ``kubectl
         scale``; any other spec change is marked observed so ``kubectl rollout status`` completes.
         """
-        if kind != "Deployment" or old is None or new is None or new["metadata"]["name"] != DEPLOYMENT:
+        if kind != "Deployment" or old is None or new is None:
             return
-        if self.rollouts.template_changed(old, new):
-            self.rollouts.start(new)
+        namespace, name = new["metadata"]["namespace"], new["metadata"]["name"]
+        is_app = (namespace, name) == (NAMESPACE, DEPLOYMENT)
+        controller = self._controller_of(namespace, name)
+        if controller.template_changed(old, new):
+            controller.start(new)
             return
         if (old.get("spec") or {}).get("replicas") != (new.get("spec") or {}).get("replicas"):
-            serving = self.rollouts.scale(new)
+            serving = controller.scale(new)
             if serving is not None:
-                self.app.set_pods(serving)
+                if is_app:
+                    self.app.set_pods(serving)
                 return
-        if _restarted_at(new) != _restarted_at(old):
+        if is_app and _restarted_at(new) != _restarted_at(old):
             self.app.reload_keys()
         # What is stored now, not the event's copy: a write this controller made in answer to an
         # earlier event may have come after the one this event tells of.
-        current = self.kube.store.get("apps/v1", "Deployment", NAMESPACE, DEPLOYMENT) or new
+        current = self.kube.store.get("apps/v1", "Deployment", namespace, name) or new
         status = current.get("status") or {}
         if status.get("observedGeneration") != current["metadata"]["generation"]:
             self.kube.store.apply({**current, "status": {**status,

@@ -115,3 +115,24 @@ def test_a_deleted_pod_is_replaced_and_a_deployment_scaled_to_zero_fails_the_out
     assert len(names()) == 3
     back = run_suite(fresh(tmp_path, "back"), *selection)
     assert back.returncode == 0, back.output
+
+
+def test_the_ingress_controller_scaled_to_zero_by_hand_fails_its_check_and_comes_back(sandbox_up, tmp_path):
+    """Every deployment of the sandbox follows `kubectl scale` and `kubectl set image`, not only the app's."""
+    _, state_dir, env_file = sandbox_up
+    where = ("-n", "ingress-nginx")
+    admin(state_dir, "scale", "deployment", "ingress-nginx-controller", *where, "--replicas=0")
+    selection = ("-m", "outage", "-k", "ingress_controller", f"--env={env_file}")
+    down = run_suite(fresh(tmp_path, "down"), *selection)
+    assert down.returncode == 1, down.output
+    case = down.cases["test_outage.py::test_ingress_controller_is_available"]
+    assert "ingress-nginx/ingress-nginx-controller is scaled to 0 replicas" in case.text
+    admin(state_dir, "scale", "deployment", "ingress-nginx-controller", *where, "--replicas=1")
+    admin(state_dir, "set", "image", "deployment/ingress-nginx-controller", *where,
+          "controller=registry.k8s.io/ingress-nginx/controller:v1.12.1")
+    status = admin(state_dir, "rollout", "status", "deployment/ingress-nginx-controller", *where, "--timeout=30s")
+    assert "successfully rolled out" in status, status
+    pods = admin(state_dir, "get", "pods", *where, "-o", "jsonpath={.items[*].spec.containers[0].image}").split()
+    assert pods == ["registry.k8s.io/ingress-nginx/controller:v1.12.1"]
+    back = run_suite(fresh(tmp_path, "back"), *selection)
+    assert back.returncode == 0, back.output
