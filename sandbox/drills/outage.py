@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from sandbox.drills import Drill, node_ids
@@ -46,7 +47,7 @@ def _pods_failing(faults: "Faults") -> None:
     pending["spec"] = {k: v for k, v in pods[1]["spec"].items() if k != "nodeName"}
     pending["status"] = {"phase": "Pending", "qosClass": "Burstable", "conditions": [{
         "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-        "lastTransitionTime": "2026-01-01T00:00:00Z",
+        "lastTransitionTime": (datetime.now(timezone.utc) - timedelta(minutes=7)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "message": "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: "
                    "3 No preemption victims found for incoming pod."}]}
     faults.kube_apply(pending)
