@@ -40,7 +40,8 @@ def _app_pods(kubeconfig: Path) -> list[dict]:
 
 def _edge_cases(template: dict) -> list[dict]:
     """A pod started seconds ago (no metrics yet), a pod with a native sidecar that has a CPU request
-    and no CPU limit (and its metrics), and a Warning event without count (new-API shape)."""
+    and no CPU limit and uses more than that request (as it may: nothing throttles it), and a Warning
+    event without count (new-API shape)."""
     now = datetime.now(timezone.utc)
     labels = template["metadata"]["labels"]
     spec = {k: v for k, v in template["spec"].items() if k != "nodeName"}
@@ -63,7 +64,7 @@ def _edge_cases(template: dict) -> list[dict]:
                "metadata": {"name": with_sidecar["metadata"]["name"], "namespace": "production"},
                "timestamp": _ts(now), "window": "15.021s",
                "containers": [{"name": "app", "usage": {"cpu": "97304211n", "memory": "309412Ki"}},
-                              {"name": "log-shipper", "usage": {"cpu": "31877031n", "memory": "41232Ki"}}]}
+                              {"name": "log-shipper", "usage": {"cpu": "61877031n", "memory": "41232Ki"}}]}
     event = {"apiVersion": "v1", "kind": "Event",
              "metadata": {"name": f"{with_sidecar['metadata']['name']}.18ed2a5f0c3b9e00", "namespace": "production"},
              "involvedObject": {"kind": "Pod", "namespace": "production", "name": with_sidecar["metadata"]["name"],
@@ -86,6 +87,8 @@ def test_the_healthy_edge_cases_pass_every_cpu_and_memory_check(sandbox_up, tmp_
     assert len(run.names("passed")) == 12 and run.names("passed") == {c.name for c in run.cases.values()}  # + db_pool's query check
     usage = run.cases["test_cpu.py::test_container_cpu_usage_is_within_its_limit"]
     assert usage.properties["cpu_unmeasured"].endswith("fr4sh")  # reported, not failed
+    assert "sidecar log-shipper of pod" in usage.properties["cpu_above_request_without_limit"]
+    assert "62m of its 50m request (124%, no CPU limit)" in usage.properties["cpu_above_request_without_limit"]
 
 
 def test_a_pod_status_patched_by_hand_to_an_oomkilled_last_state_fails_the_memory_checks(sandbox_up, tmp_path):  # noqa: F811
