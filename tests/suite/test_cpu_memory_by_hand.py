@@ -125,3 +125,57 @@ def test_a_pod_metrics_replaced_by_hand_with_950_millicores_fails_the_cpu_usage_
     case = run.cases["test_cpu.py::test_container_cpu_usage_is_within_its_limit"]
     assert f"container app of pod {name} at 950m of its 1000m limit (95%)" in case.text
     assert f"kubectl logs {name} -n production" in case.text and "--tail=100" in case.text
+
+
+class _SlowToConnect:
+    """A loopback API whose every new connection costs 0.8 s before its first answer (a distant
+    TLS handshake), then answers at once on the same connection."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+        import time
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                self.fresh = True
+
+            def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+                if self.fresh:
+                    time.sleep(0.8)
+                    self.fresh = False
+                body = b'{"status": "ok"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/health/live"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_api_latency_times_the_answers_not_the_connection_handshake(sandbox_up, tmp_path):  # noqa: F811
+    """A warm-up GET opens the connection; the timed GETs use it. A far endpoint's handshake is
+    not slowness of the API."""
+    _, state_dir, env_file = sandbox_up
+    api = _SlowToConnect()
+    try:
+        far = state_dir / "far-api.toml"
+        far.write_text(env_file.read_text() + f'\n[cpu]\nlatency_url = "{api.url}"\n')
+        run = run_suite(tmp_path, "-m", "cpu", "-k", "test_api_latency_is_within_budget", f"--env={far}")
+    finally:
+        api.close()
+    assert run.returncode == 0, run.output
