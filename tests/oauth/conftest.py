@@ -4,6 +4,7 @@ endpoint would (any status, headers and body a test sets for a path)."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,6 +23,7 @@ class JwksServer:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         server.daemon_threads = True
         server.routes = self.routes  # type: ignore[attr-defined]
+        server.first_delays = {}  # type: ignore[attr-defined]  # path -> seconds, popped by its first GET
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
@@ -29,8 +31,12 @@ class JwksServer:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
 
-    def serve(self, path: str, body: bytes, *, status: int = 200, headers: dict[str, str] | None = None) -> str:
+    def serve(self, path: str, body: bytes, *, status: int = 200, headers: dict[str, str] | None = None,
+              first_delay_s: float = 0.0) -> str:
+        """``first_delay_s``: the first GET of ``path`` waits that long (a cold cache at the provider)."""
         self.routes[path] = (status, {"Content-Type": "application/json", **(headers or {})}, body)
+        if first_delay_s:
+            self._server.first_delays[path] = first_delay_s  # type: ignore[attr-defined]
         return self.url(path)
 
     def close(self) -> None:
@@ -45,6 +51,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         status, headers, body = self.server.routes.get(self.path, (404, {}, b"{}"))  # type: ignore[attr-defined]
+        delay = self.server.first_delays.pop(self.path, 0.0)  # type: ignore[attr-defined]
+        if delay:
+            time.sleep(delay)
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)

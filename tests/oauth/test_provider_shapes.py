@@ -120,3 +120,12 @@ def assert_provider_remediation_only(run) -> None:
     assert ROLLOUT not in run.output and ROLLOUT not in run.summary
     assert "Have the identity provider fix its published keys" in run.output
     assert_no_secrets(run.everything())
+
+
+def test_one_slow_first_answer_is_measured_again_before_the_jwks_is_called_slow(sandbox, jwks_server, tmp_path):
+    """The first GET shares the run's first moments with every other contact; over the budget, a
+    second GET decides. A provider slow once (a cold cache, this process busy parsing) is not slow."""
+    url = jwks_server.serve("/slow-once", json.dumps(provider_sets.keycloak(sandbox.jwk)).encode(), first_delay_s=1.8)
+    run = run_suite(tmp_path, "-m", "oauth", "-k", "latency", sandbox.environment(tmp_path, jwks_url=url,
+                                                                                   jwks_owner="identity-provider"))
+    assert run.returncode == 0, run.output
