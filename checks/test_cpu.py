@@ -105,14 +105,23 @@ def test_hpa_is_able_to_scale_and_sees_its_metrics(env, hpa, workload_pods, obse
 
 @pytest.mark.remediation("cpu.inspect-pod-logs")
 @pytest.mark.runbook("incident-1/investigation-3", "incident-1/resolution-3")
-def test_pods_have_no_burst_of_warning_events(env, pod_events, observed):
+def test_pods_have_no_burst_of_warning_events(env, pod_events, workload_pods, observed):
     """No reason of Warning event on the deployment's pods exceeds cpu.max_warning_events within the window.
 
     Runbook, Incident 1, investigation 3: kubectl describe pod <pod-name> -n production (Events).
-    Counts come from ``count`` or ``series.count``; an event without either counts once.
+    Counts come from ``count`` or ``series.count``; an event without either counts once. A pod's
+    probe failures before it first became Ready (within outage.starting_grace_seconds of its start)
+    are its startup, as after every rollout, not a burst.
     """
     since = window_start(env.cpu.event_window_minutes)
-    recent = [e for e in pod_events if e.last_seen is None or e.last_seen >= since]
+    grace_s = env.outage.starting_grace_seconds
+
+    def startup(event) -> bool:
+        ready = workload_pods.started_ready_at(event.name, within_s=grace_s)
+        return (event.reason == "Unhealthy" and ready is not None and event.last_seen is not None
+                and event.last_seen <= ready)
+
+    recent = [e for e in pod_events if (e.last_seen is None or e.last_seen >= since) and not startup(e)]
     over = {reason: (total, found) for reason, (total, found) in group_by_reason(recent).items()
             if total > env.cpu.max_warning_events}
     if over:

@@ -39,16 +39,19 @@ def _app_pods(kubeconfig: Path) -> list[dict]:
 
 
 def _edge_cases(template: dict) -> list[dict]:
-    """A pod started seconds ago (no metrics yet), a pod with a native sidecar that has a CPU request
-    and no CPU limit and uses more than that request (as it may: nothing throttles it), and a Warning
-    event without count (new-API shape)."""
+    """A pod started seconds ago (no metrics yet) whose readiness probe failed 8 times before it
+    became Ready (its startup, as after every rollout), a pod with a native sidecar that has a CPU
+    request and no CPU limit and uses more than that request (as it may: nothing throttles it), and
+    a Warning event without count (new-API shape)."""
     now = datetime.now(timezone.utc)
     labels = template["metadata"]["labels"]
     spec = {k: v for k, v in template["spec"].items() if k != "nodeName"}
+    became_ready = [{**c, "lastTransitionTime": _ts(now - timedelta(seconds=1))} if c["type"] == "Ready" else c
+                    for c in template["status"]["conditions"]]
     fresh = {"apiVersion": "v1", "kind": "Pod",
              "metadata": {"name": f"{template['metadata']['generateName']}fr4sh", "namespace": "production", "labels": labels},
              "spec": {**spec, "nodeName": template["spec"]["nodeName"]},
-             "status": {**template["status"], "startTime": _ts(now - timedelta(seconds=4)),
+             "status": {**template["status"], "startTime": _ts(now - timedelta(seconds=4)), "conditions": became_ready,
                         "containerStatuses": [{**template["status"]["containerStatuses"][0], "restartCount": 0,
                                                "state": {"running": {"startedAt": _ts(now - timedelta(seconds=3))}}}]}}
     sidecar = {"name": "log-shipper", "image": "fluent/fluent-bit:3.2.2", "restartPolicy": "Always",
@@ -72,7 +75,11 @@ def _edge_cases(template: dict) -> list[dict]:
              "reason": "Unhealthy", "message": "Readiness probe failed: HTTP probe failed with statuscode: 503",
              "type": "Warning", "source": {}, "eventTime": _ts(now - timedelta(minutes=3), micro=True),
              "reportingComponent": "kubelet", "reportingInstance": template["spec"]["nodeName"], "action": "Probing"}
-    return [fresh, with_sidecar, metrics, event]
+    starting = {**event, "metadata": {"name": f"{fresh['metadata']['name']}.18ed2a5f0c3b9e01", "namespace": "production"},
+                "involvedObject": {**event["involvedObject"], "name": fresh["metadata"]["name"]},
+                "eventTime": _ts(now - timedelta(seconds=3), micro=True),
+                "series": {"count": 8, "lastObservedTime": _ts(now - timedelta(seconds=2), micro=True)}}
+    return [fresh, with_sidecar, metrics, event, starting]
 
 
 def test_the_healthy_edge_cases_pass_every_cpu_and_memory_check(sandbox_up, tmp_path):  # noqa: F811
