@@ -8,7 +8,7 @@ health checks live in test_outage.py (they carry both markers). A failure sugges
 
 import pytest
 
-from fixtures.rollout import new_pods_not_ready
+from fixtures.rollout import new_pods_not_ready, same_version
 
 pytestmark = [pytest.mark.deploy]
 
@@ -43,7 +43,7 @@ def test_app_serves_the_version_of_the_deployed_image(deployed_image, served_ver
     """
     observed(expected_version=deployed_image.tag)
     assert served_version.version is not None, served_version.problem
-    assert served_version.version == deployed_image.tag, (
+    assert same_version(served_version.version, deployed_image.tag), (
         f"the app serves version {served_version.version} ({served_version.source}), but deployment "
         f"{deployed_image.deployment} runs {deployed_image.image} (tag {deployed_image.tag})")
 
