@@ -121,7 +121,7 @@ def test_jwks_publishes_no_private_key_material(jwks):
 
 
 @pytest.mark.runbook("incident-3/investigation-1")
-@pytest.mark.remediation("oauth.regenerate-keys")
+@pytest.mark.remediation("oauth.restore-jwt-keys")
 def test_jwt_keys_secret_holds_a_key_pair(env, jwt_keys_secret):
     """Secret jwt-keys exists with a private and a public field.
 

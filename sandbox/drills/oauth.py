@@ -135,7 +135,7 @@ DRILLS = [
           _secret_without_public_field,
           fails=_checks("test_jwt_keys_secret_holds_a_key_pair",
                         "test_secret_private_key_matches_secret_public_key"),
-          remediations=frozenset({"oauth.regenerate-keys", "oauth.verify-key-pair"})),
+          remediations=frozenset({"oauth.restore-jwt-keys", "oauth.verify-key-pair"})),
     Drill("oauth-secret-mismatched-pair", "oauth",
           "the public key in secret jwt-keys belongs to another key pair",
           _secret_with_foreign_public_key,
