@@ -117,9 +117,10 @@ def test_pods_have_no_burst_of_warning_events(env, pod_events, workload_pods, ob
     grace_s = env.outage.starting_grace_seconds
 
     def startup(event) -> bool:
+        if event.reason != "Unhealthy" or event.last_seen is None:
+            return False
         ready = workload_pods.started_ready_at(event.name, within_s=grace_s)
-        return (event.reason == "Unhealthy" and ready is not None and event.last_seen is not None
-                and event.last_seen <= ready)
+        return ready is not None and event.last_seen <= ready
 
     recent = [e for e in pod_events if (e.last_seen is None or e.last_seen >= since) and not startup(e)]
     over = {reason: (total, found) for reason, (total, found) in group_by_reason(recent).items()

@@ -132,9 +132,7 @@ class RolloutController:
 
         deployment = self.store.get("apps/v1", "Deployment", self.namespace, self.deployment) or deployment
         desired = deployment["spec"].get("replicas", 1)
-        revision = (deployment["metadata"].get("annotations") or {}).get(REVISION)
-        current = next((rs for rs in self._replica_sets(deployment)
-                        if (rs["metadata"].get("annotations") or {}).get(REVISION) == revision), None)
+        current = self._current_replica_set(deployment)
         if current is None:
             return None
         uid = current["metadata"]["uid"]
@@ -175,11 +173,11 @@ class RolloutController:
         deployment = self.store.get("apps/v1", "Deployment", self.namespace, self.deployment)
         if owner is None or deployment is None or pod["metadata"].get("namespace") != self.namespace:
             return None
-        revision = (deployment["metadata"].get("annotations") or {}).get(REVISION)
-        current = next((rs for rs in self._replica_sets(deployment) if rs["metadata"]["uid"] == owner.get("uid")
-                        and (rs["metadata"].get("annotations") or {}).get(REVISION) == revision), None)
-        wanted = (current or {}).get("spec", {}).get("replicas", 0)
-        if current is None or wanted != deployment["spec"].get("replicas", 1) or len(self._pods(current)) >= wanted:
+        current = self._current_replica_set(deployment)
+        if current is None or current["metadata"]["uid"] != owner.get("uid"):
+            return None
+        wanted = current["spec"].get("replicas", 0)
+        if wanted != deployment["spec"].get("replicas", 1) or len(self._pods(current)) >= wanted:
             return None
         self.store.delete("metrics.k8s.io/v1beta1", "PodMetrics", self.namespace, pod["metadata"]["name"])
         if self.app:
@@ -259,6 +257,12 @@ class RolloutController:
         return True
 
     # --- objects ---
+
+    def _current_replica_set(self, deployment: dict[str, Any]) -> dict[str, Any] | None:
+        """The ReplicaSet of the deployment's current revision."""
+        revision = (deployment["metadata"].get("annotations") or {}).get(REVISION)
+        return next((rs for rs in self._replica_sets(deployment)
+                     if (rs["metadata"].get("annotations") or {}).get(REVISION) == revision), None)
 
     def _replica_sets(self, deployment: dict[str, Any]) -> list[dict[str, Any]]:
         uid = deployment["metadata"]["uid"]
