@@ -316,10 +316,19 @@ class APIRequestHandler(BaseHTTPRequestHandler):
 
         # What changed since the client's list, then what changes: nothing lost between the two.
         # (A deletion in between is not replayed: the store keeps no history of events.)
+        # kubectl 1.35+ asks for a streaming list (sendInitialEvents=true): every object as ADDED,
+        # then a BOOKMARK annotated k8s.io/initial-events-end, then the changes.
+        initial = query.get("sendInitialEvents") == "true"
+        if initial:
+            since = ""
         for obj, created in self.api.store.watch_from(listener, stored, namespace):
             version = int(obj["metadata"].get("resourceVersion") or 0)
             if wanted(obj) and (since in ("", "0") or version > int(since)):
                 events.put(("ADDED" if since in ("", "0") or created > int(since) else "MODIFIED", obj))
+        if initial:
+            events.put(("BOOKMARK", {"kind": rtype.kind, "apiVersion": rtype.api_version, "metadata": {
+                "resourceVersion": str(self.api.store.resource_version),
+                "annotations": {"k8s.io/initial-events-end": "true"}}}))
         self._watching = (rtype, events, listener, time.monotonic() + timeout)
         return 200, _WATCH, b""
 
@@ -338,8 +347,8 @@ class APIRequestHandler(BaseHTTPRequestHandler):
                     kind, obj = events.get(timeout=min(left, 0.2))
                 except queue.Empty:
                     continue
-                shown = self._out(rtype, obj)
-                if as_table:
+                shown = obj if kind == "BOOKMARK" else self._out(rtype, obj)
+                if as_table and kind != "BOOKMARK":
                     shown = tables.to_table(rtype.kind, [shown], {"resourceVersion": shown["metadata"].get(
                         "resourceVersion", "")}) or shown
                 line = json.dumps({"type": kind, "object": shown}, separators=(",", ":")).encode() + b"\n"
