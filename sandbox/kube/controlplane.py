@@ -15,6 +15,7 @@ the API server's own RBAC), and one per component. Nothing listens beyond 127.0.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import secrets
 import ssl
@@ -56,6 +57,13 @@ STAGES = (
     "stage/pod/general/pod-complete.yaml",
     "stage/pod/general/pod-delete.yaml",
 )
+#: kwok's kubelet-style resource metrics (what metrics-server scrapes) and usage: a pod's CPU and
+#: memory are its annotations ``kwok.x-k8s.io/usage-cpu`` and ``kwok.x-k8s.io/usage-memory``
+#: (1m and 1Mi without them), so raising a pod's usage is an API write.
+METRICS = (
+    "metrics/resource/metrics-resource.yaml",
+    "metrics/usage/usage-from-annotation.yaml",
+)
 SERVICE_CIDR = "10.96.0.0/16"
 
 
@@ -86,11 +94,13 @@ class ControlPlane:
             "kube-controller-manager": Identity("system:kube-controller-manager", ("system:masters",)),
             "kube-scheduler": Identity("system:kube-scheduler", ("system:masters",)),
             "kwok": Identity("kwok-controller", ("system:masters",)),
+            "metrics-server": Identity("system:serviceaccount:kube-system:metrics-server", ("system:masters",)),
             **dict(identities),
         }
         self.apiserver_port = 0
         self.etcd_port = 0
         self.kwok_port = 0
+        self.metrics_port = 0
         self.pki: Pki | None = None
         self._processes: dict[str, subprocess.Popen] = {}
 
@@ -134,7 +144,7 @@ class ControlPlane:
 
     def start(self, *, timeout: float = 90.0) -> ControlPlane:
         """Start every component and wait until the API server is ready and its controllers run."""
-        binaries = build.ensure(["etcd", "kubernetes", "kwok"])
+        binaries = build.ensure(["etcd", "kubernetes", "kwok", "metrics-server"])
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
         self.pki = make_pki(self.state_dir / "pki")
@@ -148,6 +158,7 @@ class ControlPlane:
             self._start_controller_manager(binaries["kubernetes"] / "kube-controller-manager")
             self._start_scheduler(binaries["kubernetes"] / "kube-scheduler")
             self._start_kwok(binaries["kwok"])
+            self._start_metrics_server(binaries["metrics-server"] / "metrics-server")
         except BaseException:
             self.stop()
             raise
@@ -217,7 +228,9 @@ class ControlPlane:
             "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             "--requestheader-group-headers=X-Remote-Group", "--requestheader-username-headers=X-Remote-User",
             f"--proxy-client-cert-file={pki.front_proxy_cert}", f"--proxy-client-key-file={pki.front_proxy_key}",
-            "--enable-aggregator-routing=true",
+            # The aggregator reaches metrics-server through a Service of type ExternalName (localhost):
+            # endpoints may not be loopback addresses, and there is no kube-proxy.
+            "--enable-aggregator-routing=false",
             "--profiling=false", "--enable-priority-and-fairness=false", "--event-ttl=2h",
         ])
 
@@ -248,26 +261,86 @@ class ControlPlane:
         documents = [
             {"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokConfiguration",
              "options": {"podPlayStageParallelism": 4, "nodePlayStageParallelism": 4, "nodeLeaseParallelism": 4,
-                         "podsOnNodeSyncParallelism": 4, "nodeLeaseDurationSeconds": 40}},
+                         "podsOnNodeSyncParallelism": 4,
+                         # renewed every quarter of it: well inside the node controller's grace period
+                         "nodeLeaseDurationSeconds": self.node_monitor_grace_seconds}},
         ]
         for stage in STAGES:
             documents.append(_quicken(yaml.safe_load((kwok_dir / "kustomize" / stage).read_text())))
+        for metric in METRICS:
+            documents.append(yaml.safe_load((kwok_dir / "kustomize" / metric).read_text()))
         path = self.state_dir / "kwok.yaml"
         path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
         return path
 
-    def _start_kwok(self, kwok_dir: Path) -> None:
-        self.kwok_port = free_port()
+    def _start_kwok(self, kwok_dir: Path, group: str | None = None) -> str:
+        """A kwok process running the nodes annotated ``kwok.x-k8s.io/node=<group>`` (default
+        ``fake``): their kubelet. Stopping it (:meth:`stop_component`) is a kubelet that stops posting."""
         key, value = KWOK_NODE_ANNOTATION
-        self._spawn("kwok", [
+        name = "kwok" if group is None else f"kwok-{group}"
+        port = free_port()
+        if group is None:
+            self.kwok_port = port
+        self._spawn(name, [
             str(kwok_dir / "kwok"), f"--kubeconfig={self._component_kubeconfig('kwok')}",
             f"--config={self._kwok_config(kwok_dir)}",
-            "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={key}={value}",
-            "--node-ip=127.0.0.1", f"--node-port={self.kwok_port}",
-            f"--server-address=127.0.0.1:{self.kwok_port}",
+            "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={key}={group or value}",
+            "--node-ip=127.0.0.1", f"--node-port={port}", f"--server-address=127.0.0.1:{port}",
             f"--tls-cert-file={self.pki.kubelet_cert}", f"--tls-private-key-file={self.pki.kubelet_key}",
             "--cidr=10.244.0.0/16",
         ])
+        return name
+
+    def start_kubelet_group(self, group: str) -> str:
+        """Another kwok process, for the nodes annotated ``kwok.x-k8s.io/node=<group>``; its name."""
+        return self._start_kwok(build.bin_dir(build.COMPONENTS["kwok"]), group)
+
+    def stop_component(self, name: str) -> None:
+        """Stop one component by its process id (an incident: a kubelet group, metrics-server)."""
+        process = self._processes.pop(name, None)
+        if process is not None:
+            terminate(process, timeout=10)
+
+    def _start_metrics_server(self, binary: Path) -> None:
+        """metrics-server scraping kwok's kubelet endpoint, registered as the metrics.k8s.io API."""
+        self.metrics_port = free_port()
+        kubeconfig = self._component_kubeconfig("metrics-server")
+        self._spawn("metrics-server", [
+            str(binary), f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1",
+            f"--secure-port={self.metrics_port}",
+            f"--tls-cert-file={self.pki.kubelet_cert}", f"--tls-private-key-file={self.pki.kubelet_key}",
+            "--kubelet-use-node-status-port", "--kubelet-insecure-tls",
+            "--kubelet-preferred-address-types=InternalIP", "--metric-resolution=10s",
+            "--kubelet-request-timeout=5s", "--profiling=false",
+        ])
+        self.apply([
+            {"apiVersion": "v1", "kind": "Service",
+             "metadata": {"name": "metrics-server", "namespace": "kube-system"},
+             "spec": {"type": "ExternalName", "externalName": "localhost",
+                      "ports": [{"name": "https", "port": self.metrics_port}]}},
+            {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+             "metadata": {"name": "v1beta1.metrics.k8s.io"},
+             "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "insecureSkipTLSVerify": True,
+                      "groupPriorityMinimum": 100, "versionPriority": 100,
+                      "service": {"name": "metrics-server", "namespace": "kube-system",
+                                  "port": self.metrics_port}}},
+        ])
+
+    def apply(self, objects: list[dict]) -> None:
+        """Server-side apply of each object as the admin (field manager ``sandbox``)."""
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.identities['admin'].token}",
+                   "Content-Type": "application/apply-patch+yaml"}
+        context = ssl.create_default_context(cafile=str(self.pki.ca))
+        with httpx.Client(base_url=self.url, headers=headers, verify=context, timeout=10.0) as client:
+            for obj in objects:
+                response = client.patch(_object_path(obj), params={"fieldManager": "sandbox", "force": "true"},
+                                        content=json.dumps(obj))
+                if response.status_code >= 300:
+                    raise ControlPlaneError(f"apply {obj['kind']} {obj['metadata']['name']}: "
+                                            f"HTTP {response.status_code} {response.text[:300]}")
 
     # --- readiness ---
 
@@ -320,3 +393,14 @@ def _quicken(stage: dict) -> dict:
         if stage["metadata"]["name"] == "pod-delete":
             delay.pop("jitterDurationFrom", None)
     return stage
+
+
+_PLURALS = {"Service": "services", "APIService": "apiservices", "Namespace": "namespaces", "Node": "nodes"}
+
+
+def _object_path(obj: dict) -> str:
+    """The REST path of an object (the kinds the control plane itself applies)."""
+    api_version, kind, metadata = obj["apiVersion"], obj["kind"], obj["metadata"]
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    namespace = f"/namespaces/{metadata['namespace']}" if metadata.get("namespace") else ""
+    return f"{prefix}{namespace}/{_PLURALS[kind]}/{metadata['name']}"

@@ -44,10 +44,13 @@ def kubectl(plane: ControlPlane, *args: str, stdin: str | None = None, context: 
     return result
 
 
-def node(name: str) -> dict:
+def node(name: str, group: str | None = None) -> dict:
     key, value = KWOK_NODE_ANNOTATION
+    value = group or value
     return {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "annotations": {key: value}, "labels": {"kubernetes.io/hostname": name,
+            "metadata": {"name": name, "annotations": {
+                key: value, "metrics.k8s.io/resource-metrics-path": f"/metrics/nodes/{name}/metrics/resource"},
+                "labels": {"kubernetes.io/hostname": name,
                                                                                 "type": "kwok"}},
             "status": {"allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"},
                        "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"}}}
@@ -128,14 +131,39 @@ def test_the_suite_identity_reads_but_cannot_write(plane):
     assert refused.returncode != 0 and "Forbidden" in refused.stderr
 
 
+def test_kubectl_top_shows_the_usage_raised_on_a_pod_and_the_hpa_scales_out(plane):
+    kubectl(plane, "apply", "-f", "-", stdin=json.dumps(deployment("busy", 2)))
+    kubectl(plane, "rollout", "status", "deployment/busy", "-n", "default", "--timeout=60s")
+    kubectl(plane, "autoscale", "deployment/busy", "-n", "default", "--cpu=50%", "--min=2", "--max=5")
+    for name in pod_names(plane, "app=busy"):
+        kubectl(plane, "annotate", "pod", name, "-n", "default", "kwok.x-k8s.io/usage-cpu=300m")
+
+    def top():
+        result = kubectl(plane, "top", "pods", "-n", "default", "-l", "app=busy", "--no-headers", check=False)
+        rows = [line.split() for line in result.stdout.splitlines()]
+        # kwok's counter is sampled at two moments: the rate is 300m give or take a millicore or two
+        return len(rows) == 2 and all(295 <= int(row[1].rstrip("m")) <= 305 for row in rows) and rows
+    wait_for(top, 60, "kubectl top pods showing about 300m for both pods")
+
+    def scaled_out():
+        hpa = json.loads(kubectl(plane, "get", "hpa", "busy", "-n", "default", "-o", "json").stdout)
+        return hpa["status"].get("desiredReplicas", 0) > 2 and hpa["status"]
+    status = wait_for(scaled_out, 60, "the HPA's desiredReplicas above 2")
+    assert status["desiredReplicas"] == 5  # 2 pods at 300% of their 100m request: capped at max
+
+
 def test_a_node_whose_kubelet_stops_posting_is_marked_by_the_node_controller(plane):
-    key, _ = KWOK_NODE_ANNOTATION
-    kubectl(plane, "annotate", "node", "node-b", f"{key}-")  # kwok lets go: its heartbeats stop
+    kubelet = plane.start_kubelet_group("c")
+    kubectl(plane, "apply", "-f", "-", stdin=json.dumps(node("node-c", group="c")))
+    wait_for(lambda: "True" in kubectl(plane, "get", "node", "node-c", "-o",
+                                       'jsonpath={.status.conditions[?(@.type=="Ready")].status}').stdout,
+             30, "node-c Ready")
+    plane.stop_component(kubelet)  # node-c's kubelet stops: no more lease renewals
 
     def unknown():
-        item = json.loads(kubectl(plane, "get", "node", "node-b", "-o", "json").stdout)
+        item = json.loads(kubectl(plane, "get", "node", "node-c", "-o", "json").stdout)
         ready = next(c for c in item["status"]["conditions"] if c["type"] == "Ready")
         taints = {t["key"] for t in item["spec"].get("taints", [])}
         return ready["status"] == "Unknown" and "node.kubernetes.io/unreachable" in taints and ready
-    ready = wait_for(unknown, 60, "node-b Ready=Unknown with the unreachable taint")
+    ready = wait_for(unknown, 60, "node-c Ready=Unknown with the unreachable taint")
     assert ready["reason"] == "NodeStatusUnknown"
