@@ -52,7 +52,7 @@ def test_helm_release_has_a_previous_revision(helm_history, observed):
         f"{h.summary()}; helm rollback has nothing to return to")
 
 
-@pytest.mark.remediation("rollback.keep-history")
+@pytest.mark.remediation("rollback.to-healthy-revision")
 @pytest.mark.runbook("rollback/step-1")
 def test_previous_helm_revision_was_healthy(helm_previous, observed):
     """The Helm revision a rollback returns to was healthy: superseded, not failed.
@@ -61,7 +61,9 @@ def test_previous_helm_revision_was_healthy(helm_previous, observed):
     """
     h, previous = helm_previous
     if previous.status != "superseded":
-        observed(reason=f"Helm revision v{previous.version} of {h.release} is {previous.status}")
+        healthy = h.last_healthy
+        observed(reason=f"Helm revision v{previous.version} of {h.release} is {previous.status}",
+                 revision=f"v{healthy.version}" if healthy else "none (no revision was ever healthy: fix forward)")
     assert previous.status == "superseded", (
         f"helm rollback {h.release} would return to v{previous.version} (chart {previous.chart_version}), "
         f"whose status is {previous.status}, not superseded: {h.summary()}")

@@ -22,7 +22,7 @@ def _db_pool_exhausted(run: SuiteRun) -> None:
     assert f'refused a new connection: "{refusal}"' in case.text
     # The grouped section alone: with -vv the short test summary after it repeats every message whole.
     section = run.output.split("= Suggested remediation =", 1)[1].split("short test summary info", 1)[0]
-    assert "Terminate idle connections holding pool slots" in section
+    assert "PostgreSQL refuses new connections: free slots held by idle connections" in section
     assert "Resize the application's connection pool" in section
     # Every check that needed the connection is listed once, under the refusal as its one cause.
     assert section.count("could not verify: PostgreSQL ") == 1
