@@ -32,17 +32,13 @@ def _busiest(backends) -> str | None:
 
 @pytest.mark.runbook("incident-2/investigation-1")
 @pytest.mark.remediation("db_pool.free-slots")
-def test_postgres_accepts_the_suite_connection(env, pg_connection, observed):
+def test_postgres_accepts_the_suite_connection(pg_connection):
     """PostgreSQL has a free connection slot for one more client (the suite).
 
     Runbook, Incident 2, symptoms and investigation 1: ``FATAL: remaining connection slots are
     reserved for non-replication superuser connections``; the suite's own connection attempt is
     the test, made once, without retries.
     """
-    # With no connection there is no pg_stat_activity to name the holder: the app's pools, by the
-    # application_name they connect with (db_pool.app_application_name, default the deployment).
-    app = env.db_pool.app_application_name or (env.kubernetes.deployment if env.kubernetes else "app")
-    observed(idle_minutes=f"{env.db_pool.idle_minutes:g}", application=app)
     assert pg_connection.refusal is None, (
         f"PostgreSQL {pg_connection.server} refused a new connection: \"{pg_connection.refusal}\"; "
         "every new client of the database, the app's pods included, is refused the same way"

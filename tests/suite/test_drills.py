@@ -93,9 +93,24 @@ def assert_fails_exactly_its_checks(run, drill) -> None:
             assert case.properties["runbook_section"]
             assert "Suggested remediation" in case.text
     assert "Suggested remediation" in run.output
+    assert_remediations_are_complete_and_run_as_the_operator(run)
     assert_no_handled_secrets(run)  # terminal, JUnit, Markdown, debug log: patterns and exact values
     for evidence in EVIDENCE.get(drill.name, ()):  # what else this drill's one run must show
         evidence(run)
+
+
+def assert_remediations_are_complete_and_run_as_the_operator(run) -> None:
+    """With this drill's observations, every suggested step is filled in (no <name>, no {name}, no
+    /path/from/above) and no command runs as the suite's own PostgreSQL role or kube context."""
+    for case in run.cases.values():
+        steps = case.properties.get("remediation_steps")
+        if not steps:
+            continue
+        assert not re.search(r"<[a-z_][a-z0-9_-]*>", steps), (case.name, steps)
+        assert "/path/from/above" not in steps, (case.name, steps)
+        commands = "\n".join(line for line in steps.splitlines() if line.lstrip().startswith("$ "))
+        assert "user=runbook_checks" not in commands, (case.name, commands)
+        assert not re.search(r"--(kube-)?context[ =]runbook-checks\b", commands), (case.name, commands)
 
 
 def test_the_key_mismatch_drill_names_keys_and_suggests_the_rollout_restart(suite):
