@@ -150,7 +150,7 @@ def test_a_stalled_rollout_fails_the_gate_within_the_settle_window_with_the_last
     assert "1 out of 3 new replicas have been updated after" in case.text
     assert "ImagePullBackOff" in case.text and "1.43.1" in case.text
     section = run.output.split("Suggested remediation", 1)[1]
-    assert "helm rollback app-backend -n production" in section
+    assert 'helm rollback app-backend "$REVISION" -n production' in section  # a named revision, never bare
     assert "kubectl describe pod app-backend-" in section
 
 
