@@ -13,12 +13,12 @@ pytestmark = [pytest.mark.cpu]
 _HOTTEST_SHOWN = 5
 
 
-def _observe_scale(env, observed, hpa, replicas: int, **more) -> None:
-    """Record what cpu.scale-out's commands need: the HPA, the replica count and the target, which is
-    the runbook's 10 replicas, or half as many again as there are when that is not more."""
+def _observe_scale(env, observed, replicas: int) -> None:
+    """Record what cpu.scale-out's commands need: the replica count and the target, which is the
+    runbook's 10 replicas, or half as many again as there are when that is not more (the commands
+    find the deployment's HPA themselves: not every failure path has read it)."""
     target = max(env.cpu.scale_to_replicas, replicas + max(1, replicas // 2))
-    found = {"hpa_name": hpa.name} if hpa is not None else {}
-    observed(replicas=replicas, target_replicas=target, **found, **more)
+    observed(replicas=replicas, target_replicas=target)
 
 
 @pytest.mark.remediation("cpu.scale-out")
@@ -55,7 +55,7 @@ def test_container_cpu_usage_is_within_its_limit(env, workload_pods, pod_metrics
     readings.sort(key=lambda r: (-r[0], r[1].pod, r[1].name))
     hot = [r for r in readings if r[0] > limit_percent]
     if hot:
-        _observe_scale(env, observed, hpa_or_none, len(workload_pods), pod_name=hot[0][1].pod)
+        _observe_scale(env, observed, len(workload_pods))
     shown = "; ".join(f"{c} at {format_cpu(used)} of its {format_cpu(of)} {basis} ({percent:.0f}%)"
                       for percent, c, used, of, basis in hot[:_HOTTEST_SHOWN])
     more = f" (and {len(hot) - _HOTTEST_SHOWN} more)" if len(hot) > _HOTTEST_SHOWN else ""
@@ -74,7 +74,7 @@ def test_hpa_is_not_pinned_at_max_replicas(env, hpa, workload_pods, observed):
     (ScalingLimited True TooFewReplicas) is the normal idle state.
     """
     if hpa.pinned_at_max:
-        _observe_scale(env, observed, hpa, hpa.max_replicas)
+        _observe_scale(env, observed, hpa.max_replicas)
     limited = hpa.condition("ScalingLimited")
     why = f"; ScalingLimited {limited[0]} {limited[1]}: {limited[2]}" if limited else ""
     assert not hpa.pinned_at_max, (
@@ -99,7 +99,7 @@ def test_hpa_is_able_to_scale_and_sees_its_metrics(env, hpa, workload_pods, obse
         elif found[0] != "True":
             problems.append(f"{kind} {found[0]} {found[1]}: {found[2]}")
     if problems:
-        _observe_scale(env, observed, hpa, len(workload_pods))
+        _observe_scale(env, observed, len(workload_pods))
     assert not problems, f"HPA {hpa.name} cannot scale deployment {env.kubernetes.deployment}: {'; '.join(problems)}"
 
 
@@ -147,7 +147,7 @@ def test_api_latency_is_within_budget(env, api_latency, workload_pods, hpa_or_no
     """
     budget = env.cpu.latency_budget_ms
     if api_latency.p95_ms > budget:
-        _observe_scale(env, observed, hpa_or_none, len(workload_pods))
+        _observe_scale(env, observed, len(workload_pods))
     samples = ", ".join(f"{ms:.0f}" for ms in api_latency.samples_ms)
     assert api_latency.p95_ms <= budget, (
         f"API {api_latency.url} answered in {api_latency.p95_ms:.0f} ms at p95 of {len(api_latency.samples_ms)} "
@@ -155,9 +155,9 @@ def test_api_latency_is_within_budget(env, api_latency, workload_pods, hpa_or_no
     )
 
 
-@pytest.mark.remediation("cpu.restart-pods")
+@pytest.mark.remediation("cpu.relieve-node")
 @pytest.mark.runbook("incident-1/investigation-4")
-def test_nodes_running_the_pods_have_cpu_headroom(env, workload_pods, node_cpu):
+def test_nodes_running_the_pods_have_cpu_headroom(env, workload_pods, node_cpu, observed):
     """Every node running the deployment's pods uses at most cpu.max_node_percent of its allocatable CPU.
 
     Runbook, Incident 1, investigation 4: the CPU dashboard, node by node (kubectl top nodes).
@@ -171,6 +171,8 @@ def test_nodes_running_the_pods_have_cpu_headroom(env, workload_pods, node_cpu):
         percent = float(used / allocatable * 100)
         if percent > env.cpu.max_node_percent:
             hot.append(f"{name} at {format_cpu(used)} of {format_cpu(allocatable)} allocatable ({percent:.0f}%)")
+            if len(hot) == 1:
+                observed(node_name=name)
     assert not hot, (
         f"{len(hot)} of the {len(workload_pods.nodes)} nodes running {workload_pods.selector} use more than "
         f"{env.cite('cpu.max_node_percent')}% of their allocatable CPU: {'; '.join(hot)}"

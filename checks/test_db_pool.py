@@ -31,15 +31,14 @@ def _busiest(backends) -> str | None:
 
 
 @pytest.mark.runbook("incident-2/investigation-1")
-@pytest.mark.remediation("db_pool.kill-idle")
-def test_postgres_accepts_the_suite_connection(env, pg_connection, observed):
+@pytest.mark.remediation("db_pool.free-slots")
+def test_postgres_accepts_the_suite_connection(pg_connection):
     """PostgreSQL has a free connection slot for one more client (the suite).
 
     Runbook, Incident 2, symptoms and investigation 1: ``FATAL: remaining connection slots are
     reserved for non-replication superuser connections``; the suite's own connection attempt is
     the test, made once, without retries.
     """
-    observed(idle_minutes=f"{env.db_pool.idle_minutes:g}")
     assert pg_connection.refusal is None, (
         f"PostgreSQL {pg_connection.server} refused a new connection: \"{pg_connection.refusal}\"; "
         "every new client of the database, the app's pods included, is refused the same way"

@@ -41,7 +41,7 @@ def test_jwks_endpoint_answers_within_latency_budget(env, jwks_response, jwks_la
 
 
 @pytest.mark.runbook("incident-3/investigation-2", "incident-3/resolution-3")
-@pytest.mark.remediation("oauth.fix-jwks-endpoint", identity_provider="oauth.provider-key-rollover")
+@pytest.mark.remediation("oauth.fix-jwks-cache-lifetime", identity_provider="oauth.provider-key-rollover")
 def test_jwks_cache_lifetime_lets_clients_see_a_rotation(env, jwks_response, jwks):
     """Clients may cache the JWKS no longer than the limit, so they pick up a key rotation.
 
@@ -70,7 +70,7 @@ def test_jwks_publishes_at_least_one_signing_key(jwks):
 
 
 @pytest.mark.runbook("incident-3/investigation-2", "incident-3/resolution-1")
-@pytest.mark.remediation("oauth.fix-jwks-endpoint", identity_provider="oauth.provider-key-rollover")
+@pytest.mark.remediation("oauth.fix-jwks-keys", identity_provider="oauth.provider-key-rollover")
 def test_jwks_keys_are_well_formed(env, jwks):
     """Every published key is a valid public key of its type, consistent in kid, use, alg and key_ops.
 
@@ -82,7 +82,7 @@ def test_jwks_keys_are_well_formed(env, jwks):
 
 
 @pytest.mark.runbook("incident-3/investigation-2")
-@pytest.mark.remediation("oauth.fix-jwks-endpoint", identity_provider="oauth.provider-key-rollover")
+@pytest.mark.remediation("oauth.fix-jwks-keys", identity_provider="oauth.provider-key-rollover")
 def test_jwks_keys_use_the_encoding_the_rfcs_require(jwks):
     """Every published key encodes its numbers as RFC 7518 requires (minimal integers, full-size coordinates).
 
@@ -94,7 +94,7 @@ def test_jwks_keys_use_the_encoding_the_rfcs_require(jwks):
 
 
 @pytest.mark.runbook("incident-3/investigation-2")
-@pytest.mark.remediation("oauth.fix-jwks-endpoint", identity_provider="oauth.provider-key-rollover")
+@pytest.mark.remediation("oauth.fix-jwks-keys", identity_provider="oauth.provider-key-rollover")
 def test_jwks_certificates_hold_the_published_keys(jwks):
     """Every published key with an x5c chain carries, in its leaf certificate, the same key.
 
@@ -204,7 +204,7 @@ def test_revocation_store_answers_ping(redis_ping):
 
 
 @pytest.mark.runbook("incident-3/investigation-3")
-@pytest.mark.remediation("oauth.flush-token-cache")
+@pytest.mark.remediation("oauth.stop-revocation-flood")
 def test_revocation_list_is_within_limit(env, revocation_count):
     """The revocation list holds no more keys than the limit.
 
@@ -218,7 +218,7 @@ def test_revocation_list_is_within_limit(env, revocation_count):
 
 
 @pytest.mark.runbook("incident-3/investigation-3")
-@pytest.mark.remediation("oauth.flush-token-cache")
+@pytest.mark.remediation("oauth.expire-revocation-entries")
 def test_revocation_entries_expire(revocation_count):
     """Every sampled revocation entry has a TTL, so the list does not grow forever.
 
@@ -231,7 +231,7 @@ def test_revocation_entries_expire(revocation_count):
 
 
 @pytest.mark.runbook("incident-3/investigation-4")
-@pytest.mark.remediation("oauth.verify-key-pair")
+@pytest.mark.remediation("oauth.investigate-token-errors")
 def test_pod_logs_show_no_token_error_burst(env, token_errors, observed):
     """No pod logged more jwt/token errors than the threshold in its recent log.
 

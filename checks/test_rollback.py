@@ -13,23 +13,19 @@ pytestmark = [pytest.mark.rollback]
 
 @pytest.mark.remediation("rollback.keep-history")
 @pytest.mark.runbook("rollback/step-1")
-def test_deployment_keeps_a_previous_revision_to_roll_back_to(revision_history, observed):
+def test_deployment_keeps_a_previous_revision_to_roll_back_to(revision_history):
     """The deployment keeps a previous ReplicaSet revision whose images are pinned by tag or digest.
 
     Runbook, Rollback Procedures step 1: kubectl rollout undo deployment/app-backend -n production.
     """
     h = revision_history
     previous = h.previous
-    if previous is None:
-        observed(reason=f"deployment {h.deployment} keeps no revision before the current one")
     assert previous is not None, (
         f"deployment {h.deployment} keeps no revision before the current one ({h.current_revision}): "
         f"revisionHistoryLimit = {h.revision_history_limit}, ReplicaSets "
         f"{', '.join(f'{r.name} (revision {r.revision})' for r in h.revisions) or 'none'}; "
         "kubectl rollout undo has nothing to return to")
     unpinned = previous.unpinned_images()
-    if unpinned:
-        observed(reason=f"revision {previous.revision} runs unpinned images {unpinned}")
     assert not unpinned, (
         f"previous revision {previous.revision} of {h.deployment} ({previous.name}) runs {', '.join(unpinned)}: "
         "without a tag or digest a rollback would not restore that version")
@@ -37,14 +33,12 @@ def test_deployment_keeps_a_previous_revision_to_roll_back_to(revision_history, 
 
 @pytest.mark.remediation("rollback.keep-history")
 @pytest.mark.runbook("rollback/step-1")
-def test_helm_release_has_a_previous_revision(helm_history, observed):
+def test_helm_release_has_a_previous_revision(helm_history):
     """The Helm release keeps a revision before the deployed one.
 
     Runbook, Rollback Procedures step 1: helm rollback app-backend -n production.
     """
     h = helm_history
-    if h.previous is None:
-        observed(reason=f"Helm release {h.namespace}/{h.release} keeps no revision before the deployed one")
     assert h.deployed is not None, (f"Helm release {h.namespace}/{h.release} has no deployed revision: {h.summary()}"
                                     + (f"; unreadable release secrets {list(h.unreadable)}" if h.unreadable else ""))
     assert h.previous is not None, (
@@ -52,7 +46,7 @@ def test_helm_release_has_a_previous_revision(helm_history, observed):
         f"{h.summary()}; helm rollback has nothing to return to")
 
 
-@pytest.mark.remediation("rollback.keep-history")
+@pytest.mark.remediation("rollback.to-healthy-revision")
 @pytest.mark.runbook("rollback/step-1")
 def test_previous_helm_revision_was_healthy(helm_previous, observed):
     """The Helm revision a rollback returns to was healthy: superseded, not failed.
@@ -61,7 +55,9 @@ def test_previous_helm_revision_was_healthy(helm_previous, observed):
     """
     h, previous = helm_previous
     if previous.status != "superseded":
-        observed(reason=f"Helm revision v{previous.version} of {h.release} is {previous.status}")
+        healthy = h.last_healthy
+        observed(reason=f"Helm revision v{previous.version} of {h.release} is {previous.status}",
+                 revision=f"v{healthy.version}" if healthy else "none (no revision was ever healthy: fix forward)")
     assert previous.status == "superseded", (
         f"helm rollback {h.release} would return to v{previous.version} (chart {previous.chart_version}), "
         f"whose status is {previous.status}, not superseded: {h.summary()}")

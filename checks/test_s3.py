@@ -58,7 +58,7 @@ def test_role_policy_grants_put_object_on_the_bucket(env, app_role, upload_reque
 
 
 @pytest.mark.runbook("incident-4/investigation-2", "incident-4/resolution-1")
-@pytest.mark.remediation("s3.bind-service-account")
+@pytest.mark.remediation("s3.fix-trust-policy")
 def test_role_trust_policy_lets_the_service_account_assume_it(env, trust_decision, observed):
     """The role's trust policy lets the cluster's OIDC provider assume it for the app's service account.
 
@@ -102,7 +102,7 @@ def test_kms_key_is_enabled(kms_key):
 
 
 @pytest.mark.runbook("incident-4/resolution-3")
-@pytest.mark.remediation("s3.fix-kms-key")
+@pytest.mark.remediation("s3.fix-kms-key-policy")
 def test_kms_key_policy_lets_the_role_use_the_key(app_role, kms_key, key_use):
     """The key policy (or IAM, where it delegates) lets the role kms:GenerateDataKey and kms:Decrypt via S3.
 

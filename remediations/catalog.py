@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import difflib
 import re
+import shlex
 import string
+import sys
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -56,8 +58,10 @@ INCIDENTS = ("cpu", "db_pool", "oauth", "s3", "memory", "outage", "breach", "dep
 #: Placeholders the environment config provides (``fixtures.config.Environment.placeholders``).
 ENVIRONMENT_PLACEHOLDERS = PLACEHOLDERS
 
-#: Placeholders every remediation fills itself.
-BUILTIN_PLACEHOLDERS = frozenset({"incident"})
+#: Placeholders every remediation fills itself: ``{incident}``, its marker, and ``{pytest}``, the
+#: suite's own pytest (this interpreter, from the project's directory), so the re-run step works in a
+#: shell where the project's venv is not activated.
+BUILTIN_PLACEHOLDERS = frozenset({"incident", "pytest"})
 
 CATALOG_DIR = Path(__file__).resolve().parent
 #: The runbook's steps (remediations/runbook.py), beside the catalog but not a catalog file.
@@ -83,6 +87,11 @@ def render_value(value: object) -> str:
     if isinstance(value, (list, tuple, set, frozenset)):
         return " ".join(render_value(v) for v in value)
     return str(value)
+
+
+def pytest_command() -> str:
+    """``cd PROJECT && PYTHON -m pytest``: the suite's pytest as it runs now, whatever the shell's venv."""
+    return f"cd {shlex.quote(str(CATALOG_DIR.parent))} && {shlex.quote(sys.executable)} -m pytest"
 
 
 def _placeholders(template: str) -> list[str]:
@@ -140,7 +149,7 @@ class Remediation:
     observations: tuple[str, ...] = ()
 
     def _values(self, values: Mapping[str, object]) -> dict[str, object]:
-        return {"incident": self.incident, **values}
+        return {"incident": self.incident, "pytest": pytest_command(), **values}
 
     def render(self, values: Mapping[str, object]) -> str:
         """Numbered steps as plain text, commands on ``$`` lines, caution steps prefixed."""

@@ -29,6 +29,11 @@ SERVICE_USER = "postgres"
 DATABASE = "app"
 APP_ROLE = "app"
 CHECKS_ROLE = "runbook_checks"
+# The on-call engineer's operator role, which the remediations' psql commands connect as (the
+# environment file's postgres.operator_dsn): it may signal other roles' backends (pg_signal_backend)
+# and, to get in when every slot is taken, must be a superuser on PostgreSQL 15 and older
+# (superuser_reserved_connections); on 16+ pg_use_reserved_connections would do.
+OPERATOR_ROLE = "runbook_operator"
 _SOCKET_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
 
 
@@ -154,7 +159,8 @@ class PostgresServer:
 
         atexit.register(self.stop)
         self._pg_ctl_start()
-        self._passwords = {APP_ROLE: secrets.token_hex(24), CHECKS_ROLE: secrets.token_hex(24)}
+        self._passwords = {APP_ROLE: secrets.token_hex(24), CHECKS_ROLE: secrets.token_hex(24),
+                           OPERATOR_ROLE: secrets.token_hex(24)}
         self._write_passfile()
         self._provision()
 
@@ -265,7 +271,9 @@ class PostgresServer:
 
     def _provision(self) -> None:
         with psycopg.connect(self.superuser_dsn(dbname="postgres"), autocommit=True) as conn:
-            for role, extra in ((APP_ROLE, ""), (CHECKS_ROLE, " CONNECTION LIMIT 2")):
+            reserved_for_superusers = conn.info.server_version < 160000
+            for role, extra in ((APP_ROLE, ""), (CHECKS_ROLE, " CONNECTION LIMIT 2"),
+                                (OPERATOR_ROLE, " SUPERUSER" if reserved_for_superusers else "")):
                 verifier = conn.pgconn.encrypt_password(
                     self._passwords[role].encode(), role.encode(), b"scram-sha-256"
                 ).decode()
@@ -275,6 +283,9 @@ class PostgresServer:
                     )
                 )
             conn.execute(sql.SQL("GRANT pg_monitor TO {}").format(sql.Identifier(CHECKS_ROLE)))
+            if not reserved_for_superusers:
+                conn.execute(sql.SQL("GRANT pg_signal_backend, pg_use_reserved_connections, pg_monitor TO {}")
+                             .format(sql.Identifier(OPERATOR_ROLE)))
             conn.execute(
                 sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(
                     sql.Identifier(CHECKS_ROLE)

@@ -330,6 +330,7 @@ class Sandbox:
 
     def _write_environment(self) -> None:
         from sandbox.aws import OIDC_PROVIDER
+        from sandbox.postgres import OPERATOR_ROLE
 
         aws = self.aws
         app = self.app.url
@@ -340,6 +341,7 @@ class Sandbox:
 #   kubectl --kubeconfig {self.kubeconfig} get pods -n {NAMESPACE}
 #   psql '{self.postgres.dsn("runbook_checks")}'
 #   psql '{self.postgres.dsn("app")}'     (the app's role)
+#   psql '{self.postgres.dsn(OPERATOR_ROLE)}'     (the on-call operator's role: the remediations' psql)
 #   psql '{self.postgres.superuser_dsn()}'     (superuser, local socket; log: {self.postgres.log_file})
 #   REDISCLI_AUTH="$(cat {self.state_dir / REDIS_PASSWORD_FILE})" redis-cli -u {self.redis.url} ping
 #   AWS_SHARED_CREDENTIALS_FILE={aws.credentials_file} AWS_CONFIG_FILE={aws.config_file} \\
@@ -374,6 +376,8 @@ password = "${{{REDIS_PASSWORD_VAR}}}"  # export {REDIS_PASSWORD_VAR}="$(cat {se
 
 [postgres]
 dsn = "{self.postgres.dsn("runbook_checks")}"
+# The remediations' psql commands connect as the operator role, never as the suite's (above).
+operator_dsn = "{self.postgres.dsn(OPERATOR_ROLE)}"
 slow_query_seconds = {SLOW_QUERY_S}
 
 [db_pool]

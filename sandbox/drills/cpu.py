@@ -103,5 +103,5 @@ DRILLS = [
           remediations=frozenset({"cpu.inspect-pod-logs"})),
     Drill("cpu-node-pressure", "cpu", "a node running the app is at 97% of its allocatable CPU",
           _node_pressure, fails=_checks("test_nodes_running_the_pods_have_cpu_headroom"),
-          remediations=frozenset({"cpu.restart-pods"})),
+          remediations=frozenset({"cpu.relieve-node"})),
 ]

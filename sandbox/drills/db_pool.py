@@ -92,7 +92,7 @@ DRILLS = [
           "leaked app connections fill every slot: the server refuses new clients",
           _exhaust,
           fails=_checks("test_postgres_accepts_the_suite_connection"), errors=_NEED_CONNECTION,
-          remediations=frozenset({"db_pool.kill-idle", "db_pool.resize-pool"})),
+          remediations=frozenset({"db_pool.free-slots"})),
     Drill("db-pool-near-full", "db_pool",
           f"a traffic burst leaves {NEAR_FULL_FREE} free connection slots, below db_pool.min_headroom_percent",
           _near_full,

@@ -46,5 +46,5 @@ DRILLS = [
     Drill("rollback-previous-failed", "rollback",
           "the Helm revision before the deployed one failed: helm rollback would restore it",
           _previous_failed, fails=frozenset({_M + "test_previous_helm_revision_was_healthy"}),
-          remediations=frozenset({"rollback.keep-history"})),
+          remediations=frozenset({"rollback.to-healthy-revision"})),
 ]

@@ -26,11 +26,18 @@ def test_the_rerun_command_repeats_the_selection_the_run_used(tmp_path):
 def test_the_redis_cli_commands_authenticate_by_the_variable_the_password_came_from_never_its_value(tmp_path):
     environment = load_environment(REPO / "environments" / "production.toml", {"REDIS_PASSWORD": "pw-never-printed"})
     rendered = load_catalog()["oauth.restore-revocation-store"].render(environment.placeholders())
-    assert 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h ' in rendered
+    # Unset, redis-cli would answer NOAUTH and exit 0: the shell stops the command instead.
+    assert 'REDISCLI_AUTH="${REDIS_PASSWORD:?export REDIS_PASSWORD first}" redis-cli -h ' in rendered
     assert "INFO memory" in rendered and "pw-never-printed" not in rendered
     path = tmp_path / "tls.toml"
     path.write_text('[redis]\nurl = "rediss://cache.internal:6380/2"\n')
     assert load_environment(path, {}).placeholders()["redis_cli"] == "redis-cli -h cache.internal -p 6380 --tls -n 2"
+    # psql runs as the engineer's operator role, never as the suite's: without an operator_dsn, the
+    # suite's DSN minus its user (libpq takes the engineer's PGUSER), and never the suite's password.
     path.write_text('[postgres]\ndsn = "host=db.internal dbname=app user=runbook_checks"\npassword = "${DB_PASSWORD}"\n')
-    assert load_environment(path, {"DB_PASSWORD": "pw"}).placeholders()["psql"] == (
-        'PGPASSWORD="$DB_PASSWORD" psql \'host=db.internal dbname=app user=runbook_checks\'')
+    assert load_environment(path, {"DB_PASSWORD": "pw"}).placeholders()["psql"] == "psql 'host=db.internal dbname=app'"
+    path.write_text('[postgres]\ndsn = "host=db.internal dbname=app user=runbook_checks"\n'
+                    'operator_dsn = "service=ops"\noperator_password_env = "PG_OPERATOR_PASSWORD"\n')
+    assert load_environment(path, {}).placeholders()["psql"] == (
+        'PGPASSWORD="${PG_OPERATOR_PASSWORD:?export PG_OPERATOR_PASSWORD (the operator role\'s password)}" '
+        "psql 'service=ops'")

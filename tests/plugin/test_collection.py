@@ -54,10 +54,10 @@ def test_an_incident_check_without_a_remediation_stops_the_run(suite, xdist):
 
 
 @pytest.mark.parametrize(("markers", "message"), [
-    ('@pytest.mark.remediation("cpu.scale-out")\n@pytest.mark.remediation("cpu.restart-pods")',
-     "2 remediation markers ('cpu.restart-pods', 'cpu.scale-out'); name exactly one"),
+    ('@pytest.mark.remediation("cpu.scale-out")\n@pytest.mark.remediation("cpu.relieve-node")',
+     "2 remediation markers ('cpu.relieve-node', 'cpu.scale-out'); name exactly one"),
     ("@pytest.mark.remediation()", "remediation marker takes one id string"),
-    ('@pytest.mark.remediation("cpu.scale-out", "cpu.restart-pods")',
+    ('@pytest.mark.remediation("cpu.scale-out", "cpu.relieve-node")',
      "remediation marker takes one id string"),
 ])
 def test_a_malformed_remediation_marker_stops_the_run(suite, markers, message):
@@ -114,7 +114,7 @@ def test_used_ids_maps_each_id_to_the_checks_naming_it(suite):
         def test_b():
             pass
 
-        @pytest.mark.remediation("cpu.restart-pods")
+        @pytest.mark.remediation("cpu.relieve-node")
         def test_c():
             pass
     """)
@@ -123,7 +123,7 @@ def test_used_ids_maps_each_id_to_the_checks_naming_it(suite):
     items, _ = suite.pytester.inline_genitems()
     assert used_ids(items) == {
         "cpu.scale-out": ["test_checks.py::test_a", "test_checks.py::test_b"],
-        "cpu.restart-pods": ["test_checks.py::test_c"],
+        "cpu.relieve-node": ["test_checks.py::test_c"],
     }
 
 

@@ -32,7 +32,7 @@ CRASHES = """
         assert slow_peer
 
     @pytest.mark.oauth
-    @pytest.mark.remediation("oauth.flush-token-cache")
+    @pytest.mark.remediation("oauth.expire-revocation-entries")
     def test_check_body_crashes():
         members = {"d": "not-a-dict"}
         members.keys().missing

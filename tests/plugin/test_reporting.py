@@ -25,11 +25,11 @@ OAUTH_FAILURES = """
     def test_tokens_round_trip():
         assert False, "token signed with kid=k2 was rejected"
 
-    @pytest.mark.remediation("oauth.flush-token-cache")
+    @pytest.mark.remediation("oauth.expire-revocation-entries")
     def test_revocation_store_answers(redis):
         pass
 
-    @pytest.mark.remediation("oauth.flush-token-cache")
+    @pytest.mark.remediation("oauth.expire-revocation-entries")
     def test_revocation_list_is_sane(redis):
         pass
 
@@ -54,12 +54,12 @@ def test_terminal_section_shows_the_rendered_command_for_this_environment(suite,
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     out = result.stdout.str()
     section = out[out.index("= Suggested remediation ="):]
-    assert "Look for a memory leak in the killed container's last logs" in section
-    assert "Incident 5: High Memory Usage / OOMKilled, resolution 3" in section
+    assert "A container was OOMKilled at its own limit: its limit, then a leak" in section
+    assert "Incident 5: High Memory Usage / OOMKilled, resolution 1, 3" in section
     assert ("FAILED test_checks.py::test_no_container_was_oomkilled - "
             "pod app-backend-7d9f was OOMKilled 3 times in 1h") in section
-    assert "$ kubectl logs app-backend-7d9f -n production --previous -c app --tail=200" in section
-    assert "open a ticket with the graph from <grafana_url>." in section  # unfilled, visibly
+    assert "kubectl logs app-backend-7d9f -n production --previous -c app --tail=200" in section
+    assert "open a ticket with the graph from <grafana_url>)" in section  # unfilled, visibly
     assert section.index("= Suggested remediation =") < section.index("short test summary info")
 
 
@@ -75,7 +75,7 @@ def test_oauth_restart_renders_the_runbook_command_exactly(suite):
     result = suite.run()
     assert "$ kubectl rollout restart deployment app-backend -n production\n" in result.stdout.str()
     assert "$ kubectl rollout status deployment/app-backend -n production" in result.stdout.str()
-    assert "$ pytest -m oauth --env=production" in result.stdout.str()
+    assert "-m pytest -m oauth --env=production" in result.stdout.str()
 
 
 @pytest.mark.parametrize("xdist", XDIST)
@@ -89,7 +89,7 @@ def test_nothing_is_printed_when_every_check_passes(suite, xdist):
             pass
 
         @pytest.mark.cpu
-        @pytest.mark.remediation("cpu.restart-pods")
+        @pytest.mark.remediation("cpu.relieve-node")
         @pytest.mark.skip(reason="no metrics API in this environment")
         def test_not_configured():
             pass
@@ -259,12 +259,12 @@ def test_steps_already_shown_for_a_failure_are_referred_to_not_repeated(suite, x
     result = suite.run("--runbook-summary", "summary.md", xdist=xdist)
     out = result.stdout.str()
     section = out[out.index("= Suggested remediation ="):]
-    assert section.count("$ curl -fsS -i https://api.example.test/oauth/jwks.json") == 1
+    assert section.count("$ curl -sS -i --max-time 10 --max-redirs 0 https://api.example.test/oauth/jwks.json") == 1
     assert "[2] could not verify: JWKS https://api.example.test/oauth/jwks.json answered HTTP 503" \
         in section
     assert "    steps: as in [1] above" in section
     markdown = (suite.pytester.path / "summary.md").read_text()
-    assert markdown.count("curl -fsS -i https://api.example.test/oauth/jwks.json") == 1
+    assert markdown.count("curl -sS -i --max-time 10 --max-redirs 0 https://api.example.test/oauth/jwks.json") == 1
     assert "Steps as in section 1 above." in markdown
 
 

@@ -93,9 +93,24 @@ def assert_fails_exactly_its_checks(run, drill) -> None:
             assert case.properties["runbook_section"]
             assert "Suggested remediation" in case.text
     assert "Suggested remediation" in run.output
+    assert_remediations_are_complete_and_run_as_the_operator(run)
     assert_no_handled_secrets(run)  # terminal, JUnit, Markdown, debug log: patterns and exact values
     for evidence in EVIDENCE.get(drill.name, ()):  # what else this drill's one run must show
         evidence(run)
+
+
+def assert_remediations_are_complete_and_run_as_the_operator(run) -> None:
+    """With this drill's observations, every suggested step is filled in (no <name>, no {name}, no
+    /path/from/above) and no command runs as the suite's own PostgreSQL role or kube context."""
+    for case in run.cases.values():
+        steps = case.properties.get("remediation_steps")
+        if not steps:
+            continue
+        assert not re.search(r"<[a-z_][a-z0-9_-]*>", steps), (case.name, steps)
+        assert "/path/from/above" not in steps, (case.name, steps)
+        commands = "\n".join(line for line in steps.splitlines() if line.lstrip().startswith("$ "))
+        assert "user=runbook_checks" not in commands, (case.name, commands)
+        assert not re.search(r"--(kube-)?context[ =]runbook-checks\b", commands), (case.name, commands)
 
 
 def test_the_key_mismatch_drill_names_keys_and_suggests_the_rollout_restart(suite):
@@ -135,7 +150,7 @@ def test_a_stalled_rollout_fails_the_gate_within_the_settle_window_with_the_last
     assert "1 out of 3 new replicas have been updated after" in case.text
     assert "ImagePullBackOff" in case.text and "1.43.1" in case.text
     section = run.output.split("Suggested remediation", 1)[1]
-    assert "helm rollback app-backend -n production" in section
+    assert 'helm rollback app-backend "$REVISION" -n production' in section  # a named revision, never bare
     assert "kubectl describe pod app-backend-" in section
 
 
