@@ -34,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
                          "or Ed25519 (EdDSA)")
     up.add_argument("--pods", type=int, metavar="N", help="run N app-backend pods, each with metrics and "
                     "4 events (the scale benchmark: 500, 5000, 20000)")
+    up.add_argument("--kube", choices=("real", "imitation"), default=None,
+                    help="the Kubernetes under the sandbox: the real control plane (etcd, kube-apiserver, "
+                         "controllers, kwok, metrics-server) or the Python imitation (default: "
+                         "$RUNBOOK_SANDBOX_KUBE, else imitation)")
     up.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # stop when this process dies
     down = commands.add_parser("down", help="stop the sandbox started by `up`")
     down.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
@@ -64,7 +68,7 @@ def _up(args: argparse.Namespace) -> int:
         threading.Thread(target=_watch_parent, args=(args.parent_pid, stop), daemon=True).start()
 
     started = time.perf_counter()
-    sandbox = Sandbox(state_dir, drill=args.drill, key_type=args.key_type, pods=args.pods)
+    sandbox = Sandbox(state_dir, drill=args.drill, key_type=args.key_type, pods=args.pods, kube=args.kube)
     try:
         env_file = sandbox.start()
         (state_dir / PID_FILE).write_text(str(os.getpid()))

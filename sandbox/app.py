@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -61,6 +62,7 @@ class AppStandIn:
         audience: str = "app-backend",
         client_id: str = "smoke",
         client_secret: str | None = None,
+        log_dir: Path | None = None,
     ) -> None:
         if not pods:
             raise ValueError("AppStandIn needs at least one pod name for its logs")
@@ -93,6 +95,9 @@ class AppStandIn:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._initial_pods = list(pods)
+        # On the real control plane each pod's log is also a file kwok serves (a Logs object per pod):
+        # <log_dir>/<pod>.log and <pod>.previous.log, rewritten whole on every change.
+        self.log_dir = Path(log_dir) if log_dir is not None else None
 
     # -- properties --------------------------------------------------------------------------
 
@@ -174,6 +179,7 @@ class AppStandIn:
             for pod in self._pods:
                 self._previous_logs[pod] = self._logs[pod]
                 self._logs[pod] = deque(self._startup_lines(), maxlen=LOG_LINES_PER_POD)
+                self._persist(pod)
 
     def set_pods(self, pods: list[str]) -> None:
         """Replace the pod list; pods new to it start with the startup lines in their log. With no
@@ -184,6 +190,7 @@ class AppStandIn:
             for pod in pods:
                 if pod not in self._logs:
                     self._logs[pod] = deque(self._startup_lines(), maxlen=LOG_LINES_PER_POD)
+                    self._persist(pod)
 
     def __enter__(self) -> AppStandIn:
         return self.start()
@@ -257,6 +264,26 @@ class AppStandIn:
                 return  # no pod runs: nobody writes a log
             pod = self._pods[next(self._next_pod) % len(self._pods)]
             self._logs[pod].append(line)
+            self._persist(pod)
+
+    def log_file(self, pod: str, *, previous: bool = False) -> Path | None:
+        """Where ``pod``'s log is written (None without a log_dir)."""
+        if self.log_dir is None:
+            return None
+        return self.log_dir / f"{pod}.previous.log" if previous else self.log_dir / f"{pod}.log"
+
+    def _persist(self, pod: str) -> None:
+        """Rewrite the pod's log files (call with the lock held); atomic for a reader."""
+        if self.log_dir is None:
+            return
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for previous, source in ((False, self._logs), (True, self._previous_logs)):
+            if pod in source:
+                target = self.log_file(pod, previous=previous)
+                partial = target.with_suffix(".partial")
+                # The CRI format the kubelet reads (containerd's /var/log/pods files): time, stream, tag.
+                partial.write_text("".join(f"{_cri_time()} stdout F {line}\n" for line in source[pod]))
+                partial.replace(target)
 
     def _startup_lines(self) -> list[str]:
         now = _timestamp()
@@ -565,6 +592,10 @@ def _self_signed_der(key) -> bytes:
                    .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
                    .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256()))
     return certificate.public_bytes(serialization.Encoding.DER)
+
+
+def _cri_time() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _timestamp() -> str:

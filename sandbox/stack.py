@@ -84,8 +84,14 @@ class Sandbox:
     """The whole embedded target; ``start()`` returns the environment file, ``stop()`` undoes all."""
 
     def __init__(self, state_dir: Path, *, drill: str | None = None, key_type: str = "rsa",
-                 pods: int | None = None) -> None:
+                 pods: int | None = None, kube: str | None = None) -> None:
         self.state_dir = Path(state_dir)
+        # "real": etcd, kube-apiserver, the controllers, the scheduler, kwok and metrics-server
+        # (sandbox.kube); "imitation": the Python API server (sandbox.kubeapi), until every drill runs
+        # on the real one. RUNBOOK_SANDBOX_KUBE chooses when the caller does not.
+        self.kube_backend = kube or os.environ.get("RUNBOOK_SANDBOX_KUBE", "imitation")
+        if self.kube_backend not in ("real", "imitation"):
+            raise ValueError(f"unknown sandbox kube {self.kube_backend!r}: real or imitation")
         self.drill = drill
         self.key_type = key_type
         self.pods = pods  # run this many app pods (each with metrics and events): the scale benchmark
@@ -149,6 +155,11 @@ class Sandbox:
         _write_private(self.state_dir / REDIS_PASSWORD_FILE, self.redis.password)
 
     def _start_kube(self) -> None:
+        if self.kube_backend == "real":
+            from sandbox.kube.cluster import RealKube
+
+            self.kube = RealKube(self._subdir("kube"), namespace=NAMESPACE, deployment=DEPLOYMENT).start()
+            return
         from sandbox.kubeapi import KubeAPIServer
 
         self.kube = KubeAPIServer(state_dir=self._subdir("kube"))
@@ -189,6 +200,14 @@ class Sandbox:
         return path
 
     def _seed_cluster(self) -> None:
+        if self.kube_backend == "real":
+            from sandbox.cluster import APP_POOL_SIZE
+
+            self.kube.seed(private_pem=self._private_pem, public_pem=self._public_pem, role_arn=self.aws.role_arn,
+                           history=[PREVIOUS_IMAGE.rpartition(":")[2], IMAGE.rpartition(":")[2]],
+                           pool_size=APP_POOL_SIZE)
+            self.admin_token, self.suite_token = self.kube.token("admin"), self.kube.token("suite")
+            return
         from sandbox.cluster import load_rbac, seed_production
 
         seed_production(
@@ -217,11 +236,15 @@ class Sandbox:
 
     def read_jwt_keys(self) -> tuple[bytes, bytes]:
         """The PEMs in secret jwt-keys, read as the kubelet mounts them into a starting pod."""
+        if self.kube_backend == "real":
+            return self.kube.read_jwt_keys()
         secret = self.kube.store.get("v1", "Secret", NAMESPACE, SECRET) or {}
         data = secret.get("data") or {}
         return base64.b64decode(data.get("private", "")), base64.b64decode(data.get("public", ""))
 
     def app_pods(self) -> list[str]:
+        if self.kube_backend == "real":
+            return self.kube.app_pods()
         pods = self.kube.store.list("v1", "Pod", NAMESPACE)
         return sorted(p["metadata"]["name"] for p in pods
                       if (p["metadata"].get("labels") or {}).get("app") == DEPLOYMENT)
@@ -233,8 +256,12 @@ class Sandbox:
             key_loader=self.read_jwt_keys, redis_url=self.redis.url, redis_password=self.redis.password,
             postgres_dsn=self.postgres.dsn("app"), version=IMAGE.rpartition(":")[2],
             pods=self.app_pods(), issuer=ISSUER, audience=AUDIENCE,
+            log_dir=self.state_dir / "podlogs" if self.kube_backend == "real" else None,
         )
         self.app.start()
+        if self.kube_backend == "real":
+            self.kube.follow(self.app)
+            return
         self.kube.set_log_source(self.app.logs_for)
         from sandbox.rollout import RolloutController
 

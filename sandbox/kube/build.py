@@ -99,7 +99,7 @@ COMPONENTS: dict[str, Component] = {
             "sigs.k8s.io/kwok",
             "v0.8.0",
             ("sigs.k8s.io/kwok/cmd/kwok",),
-            data=("kustomize/stage", "kustomize/metrics"),
+            data=("kustomize",),
         ),
         Component(
             "metrics-server",
@@ -142,7 +142,7 @@ def _digest(component: Component) -> str:
         path = component.directory / name
         sha.update(path.read_bytes() if path.exists() else b"")
     sha.update(_go_env()["GOTOOLCHAIN"].encode())
-    sha.update(" ".join(component.ldflags).encode())
+    sha.update(" ".join(component.ldflags + component.data).encode())
     return sha.hexdigest()[:10]
 
 

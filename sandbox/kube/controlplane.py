@@ -157,6 +157,7 @@ class ControlPlane:
             self._wait_ready(deadline)
             self._start_controller_manager(binaries["kubernetes"] / "kube-controller-manager")
             self._start_scheduler(binaries["kubernetes"] / "kube-scheduler")
+            self._apply_files([binaries["kwok"] / "kustomize" / "crd" / "bases" / "kwok.x-k8s.io_logs.yaml"])
             self._start_kwok(binaries["kwok"])
             self._start_metrics_server(binaries["metrics-server"] / "metrics-server")
         except BaseException:
@@ -260,8 +261,13 @@ class ControlPlane:
     def _kwok_config(self, kwok_dir: Path) -> Path:
         documents = [
             {"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokConfiguration",
+             # kwok's own defaults (zz_generated.defaults.go), written out: the kwok binary does not
+             # apply them to a configuration file, and leaves zeros and nils that stop it or its
+             # kubelet API (logs and exec are its "debugging handlers").
              "options": {"podPlayStageParallelism": 4, "nodePlayStageParallelism": 4, "nodeLeaseParallelism": 4,
-                         "podsOnNodeSyncParallelism": 4,
+                         "podsOnNodeSyncParallelism": 4, "enableDebuggingHandlers": True,
+                         "enableProfilingHandler": False, "enableContentionProfiling": False,
+                         "enablePodsOnNodeSyncListPager": True, "enablePodsOnNodeSyncStreamWatch": False,
                          # renewed every quarter of it: well inside the node controller's grace period
                          "nodeLeaseDurationSeconds": self.node_monitor_grace_seconds}},
         ]
@@ -287,7 +293,7 @@ class ControlPlane:
             "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={key}={group or value}",
             "--node-ip=127.0.0.1", f"--node-port={port}", f"--server-address=127.0.0.1:{port}",
             f"--tls-cert-file={self.pki.kubelet_cert}", f"--tls-private-key-file={self.pki.kubelet_key}",
-            "--cidr=10.244.0.0/16",
+            "--cidr=10.244.0.0/16", "--enable-crds=Logs",
         ])
         return name
 
@@ -326,6 +332,12 @@ class ControlPlane:
                       "service": {"name": "metrics-server", "namespace": "kube-system",
                                   "port": self.metrics_port}}},
         ])
+
+    def _apply_files(self, paths: list[Path]) -> None:
+        documents = []
+        for path in paths:
+            documents += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+        self.apply(documents)
 
     def apply(self, objects: list[dict]) -> None:
         """Server-side apply of each object as the admin (field manager ``sandbox``)."""
@@ -395,7 +407,8 @@ def _quicken(stage: dict) -> dict:
     return stage
 
 
-_PLURALS = {"Service": "services", "APIService": "apiservices", "Namespace": "namespaces", "Node": "nodes"}
+_PLURALS = {"Service": "services", "APIService": "apiservices", "Namespace": "namespaces", "Node": "nodes",
+            "CustomResourceDefinition": "customresourcedefinitions"}
 
 
 def _object_path(obj: dict) -> str:

@@ -73,7 +73,7 @@ def parse_junit(text: str) -> dict[str, Case]:
 
 
 @contextmanager
-def sandbox_running(state_dir: Path, *options: str) -> Iterator[tuple[subprocess.Popen, Path]]:
+def sandbox_running(state_dir: Path, *options: str, ready_within: float = 60) -> Iterator[tuple[subprocess.Popen, Path]]:
     """``python -m sandbox up --state-dir DIR [options]`` as the README says, until ready; then
     stopped with SIGTERM (as Ctrl-C or ``python -m sandbox down`` do). Yields the process and the
     environment file."""
@@ -81,10 +81,10 @@ def sandbox_running(state_dir: Path, *options: str) -> Iterator[tuple[subprocess
                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                stdin=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + ready_within
         while not (state_dir / "ready").exists():
             assert process.poll() is None, process.stdout.read()
-            assert time.monotonic() < deadline, "sandbox not ready in 60 s"
+            assert time.monotonic() < deadline, f"sandbox not ready in {ready_within} s"
             time.sleep(0.05)
         # As the README says to, for environment files copied elsewhere: export the Redis password.
         from sandbox.plugin import export_redis_password

@@ -185,7 +185,7 @@ def test_a_deny_bucket_policy_put_by_hand_fails_the_s3_checks_naming_its_sid(san
     case = run.cases["test_s3.py::test_bucket_policy_lets_the_app_role_upload"]
     assert case.outcome == "failed" and 'denied by statement Sid "HandMadeDeny"' in case.text
     assert f"aws s3api get-bucket-policy --bucket {aws['bucket']} --endpoint-url {aws['endpoint_url']}" in run.output
-    assert 'Remove or narrow statement Sid "HandMadeDeny"' in run.output
+    assert 'Remove statement Sid "HandMadeDeny" from the bucket policy' in run.output
     assert s3.list_objects_v2(Bucket=aws["bucket"], Prefix="runbook-checks/canary/")["KeyCount"] == 0
     s3.close()
 
