@@ -38,6 +38,7 @@ system:
 # ~/.cache/runbook-checks/bin (RUNBOOK_CHECKS_CACHE), once: about 15 minutes cold on 2 cores, then reused.
 components: $(STAMP)
 	@$(BIN)/python -m sandbox.kube.build
+	@$(BIN)/python -m sandbox.kube.build --link $(BIN) helm
 
 test: $(STAMP) system components bytecode
 	$(BIN)/pytest -c tests/pytest.ini -n 2 --dist loadgroup tests

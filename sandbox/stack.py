@@ -105,7 +105,12 @@ class Sandbox:
 
     @property
     def faults(self):
-        """The fault API drills use (:class:`sandbox.faults.Faults`)."""
+        """The fault API drills use (:class:`sandbox.faults.Faults`; on the real control plane
+        :class:`sandbox.kube.faults.RealFaults`)."""
+        if self.kube_backend == "real":
+            from sandbox.kube.faults import RealFaults
+
+            return RealFaults(self)
         from sandbox.faults import Faults
 
         return Faults(self)

@@ -243,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("components", nargs="*", help=f"of {', '.join(COMPONENTS)} (default: all)")
     parser.add_argument("--regenerate", action="store_true", help="rewrite go.mod and go.sum from the pins first")
     parser.add_argument("--print-dir", action="store_true", help="print each component's cache directory")
+    parser.add_argument("--link", type=pathlib.Path, metavar="DIR",
+                        help="also symlink the components' programs into DIR (make: helm into .venv/bin, "
+                             "so that a printed helm command runs as printed)")
     args = parser.parse_args(argv)
     names = args.components or list(COMPONENTS)
     unknown = [name for name in names if name not in COMPONENTS]
@@ -257,7 +260,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.print_dir:
                 print(bin_dir(component))
             else:
-                build(component, log=lambda line: print(line, flush=True))
+                target = build(component, log=lambda line: print(line, flush=True))
+                if args.link is not None:
+                    for program in component.binaries():
+                        link = args.link / program
+                        link.unlink(missing_ok=True)
+                        link.symlink_to(target / program)
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -71,6 +71,8 @@ class RealKube:
 
     def start(self) -> RealKube:
         self.plane.start()
+        for group in production.NODE_GROUPS.values():
+            self.plane.start_kubelet_group(group)
         self.plane.kubeconfig(self.admin_kubeconfig, {"sandbox-admin": "admin"}, namespace=self.namespace)
         context = ssl.create_default_context(cafile=str(self.plane.ca_file))
         self._client = httpx.Client(base_url=self.plane.url, verify=context, timeout=10.0,
@@ -84,6 +86,10 @@ class RealKube:
         if self._client is not None:
             self._client.close()
         self.plane.stop()
+
+    def stop_kubelet(self, node: str) -> None:
+        """The node's kubelet stops posting: its kwok process is stopped."""
+        self.plane.stop_component(f"kwok-{production.NODE_GROUPS[node]}")
 
     def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60) -> str:
         result = subprocess.run([kubectl_binary(), f"--kubeconfig={self.admin_kubeconfig}", *args], input=stdin,
@@ -106,7 +112,7 @@ class RealKube:
         self._follow_ingress()
         self._wait_for_metrics()
 
-    def _wait_for_metrics(self, timeout: float = 60.0) -> None:
+    def _wait_for_metrics(self, timeout: float = 90.0) -> None:
         """Production has metrics: wait until metrics-server reports every pod and the HPA computes
         from them (ScalingActive True), about 10-20 s after the pods start."""
         deadline = time.monotonic() + timeout
@@ -120,6 +126,7 @@ class RealKube:
             conditions = ((self.get(hpa_path) or {}).get("status") or {}).get("conditions") or []
             active = any(c.get("type") == "ScalingActive" and c.get("status") == "True" for c in conditions)
             if not missing and active:
+                self.metrics_waited = time.monotonic() - (deadline - timeout)
                 return
             state = f"pods without metrics: {missing}, HPA ScalingActive: {active}"
             time.sleep(0.5)

@@ -84,7 +84,7 @@ class ControlPlane:
     """etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok on loopback."""
 
     def __init__(self, state_dir: Path, *, identities: Mapping[str, Identity] = (),
-                 node_monitor_grace_seconds: int = 20, hpa_sync_seconds: int = 5) -> None:
+                 node_monitor_grace_seconds: int = 20, hpa_sync_seconds: int = 2) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.logs = self.state_dir / "logs"
         self.node_monitor_grace_seconds = node_monitor_grace_seconds
@@ -249,6 +249,10 @@ class ControlPlane:
             "--node-monitor-period=2s", f"--node-monitor-grace-period={self.node_monitor_grace_seconds}s",
             f"--horizontal-pod-autoscaler-sync-period={self.hpa_sync_seconds}s",
             "--horizontal-pod-autoscaler-downscale-stabilization=30s",
+            # The sandbox's pods start in a second: their first CPU samples count at once, where a
+            # real pod's would be held back while it warms up (30 s and 5 min by default).
+            "--horizontal-pod-autoscaler-initial-readiness-delay=1s",
+            "--horizontal-pod-autoscaler-cpu-initialization-period=10s",
             "--concurrent-deployment-syncs=5", "--profiling=false",
         ])
 

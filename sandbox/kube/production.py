@@ -21,12 +21,14 @@ import yaml
 from sandbox.kube import build
 from sandbox.kube.controlplane import KWOK_NODE_ANNOTATION, ControlPlane
 
-__all__ = ["CHART", "NODE_NAMES", "helm", "manifests", "install_release", "rbac_documents"]
+__all__ = ["CHART", "NODE_GROUPS", "NODE_NAMES", "helm", "manifests", "install_release", "rbac_documents"]
 
 CHART = Path(__file__).resolve().parent / "chart"
 REPO = Path(__file__).resolve().parents[2]
 KUSTOMIZATION = REPO / "deploy" / "kubernetes"
 NODE_NAMES = ("ip-10-0-1-11.ec2.internal", "ip-10-0-2-12.ec2.internal", "ip-10-0-3-13.ec2.internal")
+#: Each node has a kubelet of its own (a kwok process for its group): stopping one is one node's outage.
+NODE_GROUPS = {name: f"node-{index}" for index, name in enumerate(NODE_NAMES)}
 _IDENTITY_KINDS = ("Namespace", "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
 
 
@@ -42,7 +44,7 @@ def rbac_documents(directory: Path = KUSTOMIZATION) -> list[dict[str, Any]]:
 
 
 def _node(name: str) -> dict[str, Any]:
-    key, value = KWOK_NODE_ANNOTATION
+    key, value = KWOK_NODE_ANNOTATION[0], NODE_GROUPS[name]
     capacity = {"cpu": "4", "memory": "16073528Ki", "pods": "58", "ephemeral-storage": "83873772Ki"}
     allocatable = {"cpu": "3920m", "memory": "15056696Ki", "pods": "58", "ephemeral-storage": "76224326324"}
     return {
@@ -113,7 +115,7 @@ def manifests(*, namespace: str, private_pem: str, public_pem: str) -> list[dict
     return documents
 
 
-def helm(plane: ControlPlane, kubeconfig: Path, *args: str, timeout: float = 120) -> str:
+def helm(plane: ControlPlane, kubeconfig: Path, *args: str, timeout: float = 200) -> str:
     """Run the real helm CLI against the control plane as the admin; its output, or a one-line error."""
     binary = build.bin_dir(build.COMPONENTS["helm"]) / "helm"
     env = {"PATH": "/usr/bin:/bin", "HOME": str(plane.state_dir), "KUBECONFIG": str(kubeconfig),
@@ -133,4 +135,4 @@ def install_release(plane: ControlPlane, kubeconfig: Path, *, name: str, namespa
     for tag in history:
         helm(plane, kubeconfig, "upgrade", "--install", name, str(CHART), "--namespace", namespace,
              "--kube-context", "sandbox-admin", "--set", f"image.tag={tag}", "--set", f"roleArn={role_arn}",
-             "--set", f"replicas={replicas}", "--set", f"poolSize={pool_size}", "--wait", "--timeout", "90s")
+             "--set", f"replicas={replicas}", "--set", f"poolSize={pool_size}", "--wait", "--timeout", "180s")

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.xdist_group("real-control-plane")
 @pytest.fixture(scope="module")
 def real_sandbox():
     state_dir = REPO / ".sandbox" / f"test-real-{uuid.uuid4().hex[:8]}"
-    with sandbox_running(state_dir, "--kube", "real", ready_within=150) as (process, env_file):
+    with sandbox_running(state_dir, "--kube", "real", ready_within=300) as (process, env_file):
         yield state_dir, env_file
 
 

@@ -1,0 +1,170 @@
+"""The drills' fault API on the real control plane: every Kubernetes fault is an API write as the
+admin (what kubectl does), a pod's usage is kwok's usage annotation (metrics-server then reports it),
+a node whose kubelet stops is its kwok process stopped, a scale is the deployment's scale.
+
+What an imitation could write and a real API server refuses (a pod's spec, metrics objects) raises
+:class:`NotOnTheRealControlPlane`, naming the drill's way forward.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sandbox.faults import Faults
+
+__all__ = ["NotOnTheRealControlPlane", "RealFaults"]
+
+_PLURALS = {
+    "Pod": "pods", "Node": "nodes", "Event": "events", "Secret": "secrets", "ServiceAccount": "serviceaccounts",
+    "Service": "services", "Namespace": "namespaces", "ConfigMap": "configmaps", "Deployment": "deployments",
+    "ReplicaSet": "replicasets", "StatefulSet": "statefulsets", "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "Ingress": "ingresses",
+}
+_CLUSTER_SCOPED = {"Node", "Namespace"}
+#: How long a usage change takes to reach `kubectl top` at most: metrics-server's 10 s resolution,
+#: twice, and a margin.
+METRICS_SECONDS = 40.0
+
+
+class NotOnTheRealControlPlane(NotImplementedError):
+    """A fault the imitation wrote directly and a real cluster only reaches through its components."""
+
+
+def _path(api_version: str, kind: str, namespace: str, name: str = "") -> str:
+    if kind not in _PLURALS:
+        raise NotOnTheRealControlPlane(f"kind {kind} ({api_version}) is not written by drills on the real control plane")
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    scope = "" if kind in _CLUSTER_SCOPED or not namespace else f"/namespaces/{namespace}"
+    return f"{prefix}{scope}/{_PLURALS[kind]}" + (f"/{name}" if name else "")
+
+
+class RealFaults(Faults):
+    """:class:`sandbox.faults.Faults` with its Kubernetes half on the real API."""
+
+    @property
+    def _kube(self):
+        return self._sandbox.kube
+
+    def _client(self):
+        return self._kube._client
+
+    # --- objects ---
+
+    def kube_get(self, kind: str, name: str, *, namespace: str | None = None,
+                 api_version: str = "v1") -> dict[str, Any] | None:
+        return self._kube.get(_path(api_version, kind, self._namespace(namespace), name))
+
+    def kube_list(self, kind: str, *, namespace: str | None = None, api_version: str = "v1") -> list[dict[str, Any]]:
+        listed = self._kube.get(_path(api_version, kind, self._namespace(namespace))) or {}
+        return [{"apiVersion": api_version, "kind": kind, **item} for item in listed.get("items", [])]
+
+    def kube_apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create the object, or replace it (spec, then status through the status subresource)."""
+        metadata = obj["metadata"]
+        namespace = metadata.get("namespace") or ("" if obj["kind"] in _CLUSTER_SCOPED else self._namespace(None))
+        collection = _path(obj["apiVersion"], obj["kind"], namespace)
+        body = {k: v for k, v in obj.items()}
+        body["metadata"] = {k: v for k, v in metadata.items() if k not in ("resourceVersion", "uid",
+                                                                            "creationTimestamp", "managedFields")}
+        response = self._client().post(collection, json=body)
+        if response.status_code == 409:
+            current = self._kube.get(f"{collection}/{metadata['name']}")
+            body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            response = self._client().put(f"{collection}/{metadata['name']}", json=body)
+        response.raise_for_status()
+        stored = response.json()
+        if "status" in obj and obj["kind"] not in ("Event", "Secret", "ServiceAccount", "ConfigMap"):
+            stored = self.kube_patch(obj["kind"], metadata["name"], {"status": obj["status"]}, namespace=namespace,
+                                     api_version=obj["apiVersion"], subresource="status")
+        return stored
+
+    def kube_patch(self, kind: str, name: str, patch: dict[str, Any], *, namespace: str | None = None,
+                   api_version: str = "v1", subresource: str | None = None) -> dict[str, Any]:
+        path = _path(api_version, kind, self._namespace(namespace), name)
+        if subresource is not None:
+            path += f"/{subresource}"
+            patch = {"status": patch.get("status", {})} if subresource == "status" else patch
+        response = self._client().patch(path, content=json.dumps(patch),
+                                        headers={"Content-Type": "application/merge-patch+json"})
+        if response.status_code == 404:
+            raise LookupError(f"no {kind} {name} in namespace {self._namespace(namespace)}")
+        response.raise_for_status()
+        return response.json()
+
+    def kube_delete(self, kind: str, name: str, *, namespace: str | None = None,
+                    api_version: str = "v1") -> dict[str, Any] | None:
+        response = self._client().delete(_path(api_version, kind, self._namespace(namespace), name))
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()
+
+    # --- usage, nodes, scale, rollouts ---
+
+    def pod_usage(self, pod: str, container: str = "app", *, cpu: str | None = None, memory: str | None = None,
+                  namespace: str | None = None) -> None:
+        """The pod's kubelet (kwok) reports this usage: its usage annotations; waits until
+        metrics-server serves it (up to METRICS_SECONDS)."""
+        annotations = {}
+        if cpu is not None:
+            annotations["kwok.x-k8s.io/usage-cpu"] = cpu
+        if memory is not None:
+            annotations["kwok.x-k8s.io/usage-memory"] = memory
+        self.kube_patch("Pod", pod, {"metadata": {"annotations": annotations}}, namespace=namespace)
+        self._wait_for_usage(pod, container, namespace, cpu=cpu, memory=memory)
+
+    def _wait_for_usage(self, pod: str, container: str, namespace: str | None, *, cpu, memory) -> None:
+        from kubernetes.utils.quantity import parse_quantity
+
+        path = f"/apis/metrics.k8s.io/v1beta1/namespaces/{self._namespace(namespace)}/pods/{pod}"
+        deadline = time.monotonic() + METRICS_SECONDS
+        while time.monotonic() < deadline:
+            metrics = self._kube.get(path) or {}
+            usage = next((c["usage"] for c in metrics.get("containers", []) if c["name"] == container), None)
+            # kwok's CPU counter is sampled at two moments: the rate may be off by a millicore or two
+            if usage is not None and (cpu is None or abs(parse_quantity(usage["cpu"]) - parse_quantity(cpu))
+                                      <= parse_quantity(cpu) / 50 + parse_quantity("2m")) \
+                    and (memory is None or parse_quantity(usage["memory"]) == parse_quantity(memory)):
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"metrics-server did not report pod {pod}'s new usage within {METRICS_SECONDS:.0f} s")
+
+    def node_usage(self, node: str, *, cpu: str | None = None, memory: str | None = None) -> None:
+        raise NotOnTheRealControlPlane("a node's usage is its pods' on kwok: run another tenant's pod there")
+
+    def scale(self, replicas: int) -> None:
+        """``kubectl scale deployment app-backend --replicas=N``, then its rollout."""
+        from sandbox.stack import DEPLOYMENT
+
+        self._kube.kubectl("scale", f"deployment/{DEPLOYMENT}", "-n", self._namespace(None), f"--replicas={replicas}")
+        self._kube.kubectl("rollout", "status", f"deployment/{DEPLOYMENT}", "-n", self._namespace(None),
+                           "--timeout=120s", timeout=130)
+
+    def expire_list_tokens(self) -> None:
+        raise NotOnTheRealControlPlane("compact etcd (etcdctl compact) to expire continue tokens")
+
+    def kubelet_stopped(self, node: str) -> dict[str, Any]:
+        """The node's kubelet stops: its kwok process is stopped by its pid, and the node lifecycle
+        controller marks the node (Unknown, unreachable taints) after its grace period."""
+        self._kube.stop_kubelet(node)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            current = self.kube_get("Node", node)
+            taints = {t["key"] for t in (current.get("spec") or {}).get("taints") or []}
+            if "node.kubernetes.io/unreachable" in taints:
+                return current
+            time.sleep(0.5)
+        raise TimeoutError(f"node {node} was not marked unreachable within 60 s")
+
+    def set_image(self, image: str, *, container: str = "app") -> dict[str, Any]:
+        """``kubectl set image deployment/app-backend app=<image>``: the deployment controller rolls it out."""
+        from sandbox.stack import DEPLOYMENT
+
+        self._kube.kubectl("set", "image", f"deployment/{DEPLOYMENT}", f"{container}={image}",
+                           "-n", self._namespace(None))
+        return self.kube_get("Deployment", DEPLOYMENT, api_version="apps/v1")
+
+    def helm_status(self, version: int, status: str) -> None:
+        raise NotOnTheRealControlPlane("a failed Helm revision comes from a helm upgrade that fails")
