@@ -39,13 +39,20 @@ def main(argv: list[str] | None = None) -> int:
                          "controllers, kwok, metrics-server) or the Python imitation (default: "
                          "$RUNBOOK_SANDBOX_KUBE, else imitation)")
     up.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # stop when this process dies
+    rehearse = commands.add_parser("rehearse", help="play a drill to the end: its marker, the suggested "
+                                   "remediation, and with --auto its printed commands, then the marker again")
+    rehearse.add_argument("drill", help="a drill's name (see `drills`)")
+    rehearse.add_argument("--auto", action="store_true", help="run the printed commands as printed, CAUTION "
+                          "steps only when nothing else resolves it; exit 0 when resolved with every command working")
+    rehearse.add_argument("--kube", choices=("real", "imitation"), default=None,
+                          help="the Kubernetes under the sandbox (as for `up`)")
     down = commands.add_parser("down", help="stop the sandbox started by `up`")
     down.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     commands.add_parser("drills", help="per incident: each drill, the checks it fails, its remediations")
     commands.add_parser("steps", help="each runbook step: its checks, their remediation, the drills; "
                                       "and the steps without a check")
     args = parser.parse_args(argv)
-    return {"up": _up, "down": _down, "drills": _drills, "steps": _steps}[args.command](args)
+    return {"up": _up, "down": _down, "drills": _drills, "steps": _steps, "rehearse": _rehearse}[args.command](args)
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -137,6 +144,12 @@ def _down(args: argparse.Namespace) -> int:
         time.sleep(0.1)
     print(f"sandbox (pid {pid}) did not stop within 15 s", file=sys.stderr)
     return 1
+
+
+def _rehearse(args: argparse.Namespace) -> int:
+    from sandbox.rehearse import main as rehearse_main
+
+    return rehearse_main(args)
 
 
 def _drills(args: argparse.Namespace) -> int:

@@ -1,0 +1,43 @@
+"""`python -m sandbox rehearse DRILL --auto`: a drill played to the end with the printed commands."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from sandbox.rehearse import parse_steps
+from tests.suite.runner import REPO
+
+RENDERED = """\
+1. List the idle connections.
+   $ psql 'host=127.0.0.1 port=5432 dbname=app user=runbook_operator' -c "SELECT 1"
+2. CAUTION: If safe, terminate them.
+   $ psql 'host=127.0.0.1 port=5432 dbname=app user=runbook_operator' -c "SELECT pg_terminate_backend(1)"
+3. Decide with the team whether the pool should shrink.
+4. Re-run the pool checks.
+   $ cd /work/main && /work/main/.venv/bin/python -m pytest -m db_pool --env=sandbox
+"""
+
+
+def test_parse_steps_reads_each_numbered_step_its_command_and_its_caution():
+    steps = parse_steps("db_pool.kill-idle", RENDERED)
+    assert [(s.number, s.caution, s.command is not None, s.is_rerun) for s in steps] == [
+        (1, False, True, False), (2, True, True, False), (3, False, False, False), (4, False, True, True)]
+    assert steps[1].text == "If safe, terminate them."
+    assert steps[1].command.endswith('"SELECT pg_terminate_backend(1)"')
+
+
+def test_rehearsing_the_idle_leak_drill_resolves_it_with_the_printed_caution_step():
+    result = subprocess.run([sys.executable, "-m", "sandbox", "rehearse", "db-idle-leak", "--auto"], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "pg_terminate_backend" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1].startswith("RESOLVED (with a CAUTION step); ")
+    assert "0 failed as printed" in result.stdout
+
+
+def test_rehearsing_an_unknown_drill_says_where_the_list_is():
+    result = subprocess.run([sys.executable, "-m", "sandbox", "rehearse", "no-such-drill"], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "unknown drill 'no-such-drill': `python -m sandbox drills` lists them" in result.stderr
