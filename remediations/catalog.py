@@ -19,7 +19,7 @@ Placeholder rule: ``{name}`` in a step's ``text`` or ``command`` must be an envi
 (:data:`ENVIRONMENT_PLACEHOLDERS`), the built-in ``{incident}`` (the entry's incident marker), or a
 name the entry declares in ``observations``; every declared observation must be used, and must not
 shadow an environment name. Literal braces are doubled (``{{.data.public}}``), as in ``str.format``.
-A placeholder without a value renders visibly as ``<name>``; a :class:`~fixtures.secret.Secret`
+A placeholder without a value renders visibly as ``<name>``; a :class:`~core.secret.Secret`
 value renders as its redacted repr.
 """
 
@@ -35,8 +35,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from fixtures.config import PLACEHOLDERS
-from fixtures.secret import Secret
+from core.config import PLACEHOLDERS
+from core.secret import Secret
 
 __all__ = [
     "BUILTIN_PLACEHOLDERS",
@@ -55,7 +55,7 @@ __all__ = [
 #: The nine runbook sections, in runbook order (the tie-breaker after priority).
 INCIDENTS = ("cpu", "db_pool", "oauth", "s3", "memory", "outage", "breach", "deploy", "rollback")
 
-#: Placeholders the environment config provides (``fixtures.config.Environment.placeholders``).
+#: Placeholders the environment config provides (``core.config.Environment.placeholders``).
 ENVIRONMENT_PLACEHOLDERS = PLACEHOLDERS
 
 #: Placeholders every remediation fills itself: ``{incident}``, its marker, and ``{pytest}``, the

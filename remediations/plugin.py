@@ -6,10 +6,10 @@
 - ``@pytest.mark.remediation(id, identity_provider=other_id)``: the entry to suggest instead when the
   environment's ``oauth.jwks_owner`` is ``identity-provider`` (the JWKS is a third party's to fix).
 - Environment placeholders: ``config.stash[ENV_PLACEHOLDERS]``, filled here at session start from
-  the loaded environment (``fixtures.config``; data flows from the config to this plugin).
+  the loaded environment (``core.config``; data flows from the config to this plugin).
 - On failure (on the process that runs the check, so under xdist too): the rendered remediation goes
   into ``item.user_properties`` (JUnit ``<properties>``) and the failure text (JUnit
-  ``<failure>``/``<error>``); a :class:`~fixtures.errors.Unverifiable` becomes one line,
+  ``<failure>``/``<error>``); a :class:`~core.errors.Unverifiable` becomes one line,
   ``could not verify: <cause>``.
 - On the controller: a "Suggested remediation" terminal section grouped by root cause, most urgent
   first, and ``--runbook-summary PATH`` (ini ``runbook_summary``; command line wins) in Markdown.
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import pytest
 
-import fixtures.config
-from fixtures import redact
-from fixtures.errors import Unverifiable
-from fixtures.secret import Secret
+import core.config
+from core import redact
+from core.errors import Unverifiable
+from core.secret import Secret
 from remediations import runbook
 from remediations.catalog import INCIDENTS, Catalog, CatalogError, Remediation, load_catalog
 
@@ -211,15 +211,15 @@ def pytest_testnodedown(node, error) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """The environment's placeholders, once fixtures.config has loaded it (a test may preset them)."""
+    """The environment's placeholders, once core.config has loaded it (a test may preset them)."""
     config = session.config
-    environment = config.stash.get(fixtures.config.ENVIRONMENT, None)
+    environment = config.stash.get(core.config.ENVIRONMENT, None)
     if environment is not None and ENV_PLACEHOLDERS not in config.stash:
         config.stash[ENV_PLACEHOLDERS] = environment.placeholders()
 
 
 def _jwks_owner(config: pytest.Config) -> str | None:
-    environment = config.stash.get(fixtures.config.ENVIRONMENT, None)
+    environment = config.stash.get(core.config.ENVIRONMENT, None)
     return environment.oauth.jwks_owner if environment is not None and environment.oauth else None
 
 

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from fixtures import redact
+from core import redact
 from remediations import runbook
 from remediations.plugin import (ENV_PLACEHOLDERS, SUMMARY_LEAD, incident_markers, remediation_id,
                                   report_outcome)

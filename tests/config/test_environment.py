@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.config import compile_pattern, load_environment, resolve_selection
-from fixtures.secret import Secret
+from core.config import compile_pattern, load_environment, resolve_selection
+from core.secret import Secret
 
 REPO = Path(__file__).resolve().parents[2]
 

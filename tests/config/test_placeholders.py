@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from fixtures.config import PLACEHOLDERS, load_environment
+from core.config import PLACEHOLDERS, load_environment
 from remediations.catalog import ENVIRONMENT_PLACEHOLDERS, load_catalog
 from tests.suite.runner import REPO
 

@@ -12,7 +12,7 @@ from remediations import INCIDENTS
 
 REPO = Path(__file__).resolve().parents[2]
 
-#: The environment placeholders the inner runs see (what fixtures.config provides for production).
+#: The environment placeholders the inner runs see (what core.config provides for production).
 ENVIRONMENT = {
     "env": "production",
     "env_file": "environments/production.toml",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.secret import Secret
+from core.secret import Secret
 from remediations import INCIDENTS, CatalogError, Remediation, Step, load_catalog
 
 VALID = """

@@ -13,8 +13,8 @@ import pytest
 
 from tests.suite.runner import REPO
 
-MODULES = ["remediations", "remediations.catalog", "remediations.plugin", "fixtures.config", "fixtures.jose",
-           "fixtures.oauth", "fixtures.revocation", "fixtures.errors", "fixtures.secret", "fixtures.postgres",
+MODULES = ["remediations", "remediations.catalog", "remediations.plugin", "core.config", "core.jose",
+           "fixtures.oauth", "fixtures.revocation", "core.errors", "core.secret", "transport.postgres",
            "fixtures.db_pool"]
 
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from fixtures.config import load_environment
+from core.config import load_environment
 from remediations import BUILTIN_PLACEHOLDERS, ENVIRONMENT_PLACEHOLDERS, load_catalog
 from tests.suite.runner import REPO
 

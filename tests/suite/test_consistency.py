@@ -18,7 +18,7 @@ CHECKS = scan_checks()
 def fixture_remediations() -> set[str]:
     """Ids fixtures name in ``Unverifiable(..., remediation=...)``."""
     ids = set()
-    for path in (REPO / "fixtures").glob("*.py"):
+    for path in [p for layer in ("core", "transport", "fixtures") for p in (REPO / layer).glob("*.py")]:
         for call in ast.walk(ast.parse(path.read_text())):
             if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "Unverifiable":
                 ids.update(n.value for k in call.keywords if k.arg == "remediation"
