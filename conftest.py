@@ -5,7 +5,7 @@ remediation plugin (suggested remediation, JUnit properties, Markdown summary).
 """
 
 pytest_plugins = [
-    "core.config",
+    "fixtures.environment",
     "transport.prefetch",
     "transport.kube",
     "fixtures.pods",
@@ -20,8 +20,11 @@ pytest_plugins = [
     "transport.aws",
     "fixtures.s3",
     "fixtures.breach",
-    "sandbox.plugin",
-    "remediations.plugin",
-    "remediations.reports",
-    "remediations.termination",
+    "runbook.plugin",
+    "reporting.results",
+    "reporting.junit",
+    "reporting.terminal",
+    "reporting.markdown",
+    "reporting.records",
+    "reporting.termination",
 ]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from remediations import INCIDENTS
+from runbook.incidents import INCIDENTS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,11 +30,11 @@ ENVIRONMENT = {
 CONFTEST = f"""
 import pytest
 
-pytest_plugins = ["remediations.plugin"]
+pytest_plugins = ["runbook.plugin", "reporting.results", "reporting.junit", "reporting.terminal", "reporting.markdown"]
 
 
 def pytest_configure(config):
-    from remediations.plugin import ENV_PLACEHOLDERS
+    from runbook.state import ENV_PLACEHOLDERS
 
     config.stash[ENV_PLACEHOLDERS] = {ENVIRONMENT!r}
 

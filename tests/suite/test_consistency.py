@@ -6,8 +6,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from remediations import INCIDENTS, load_catalog
-from remediations.runbook import load_steps
+from runbook.catalog import load_catalog
+from runbook.incidents import INCIDENTS
+from runbook.steps import load_steps
 from sandbox.drills import DRILLS
 from sandbox.inventory import scan_checks
 from tests.suite.runner import REPO
