@@ -108,7 +108,7 @@ def test_a_leading_zero_in_n_is_an_encoding_finding_and_the_key_still_counts_as_
     assert "RFC 7518 section 6.3.1.1" in text
     assert "not among" not in run.output  # the signing key is published: compared by its numbers
     assert run.cases[M + "test_jwks_keys_use_the_encoding_the_rfcs_require"].properties["remediation"] == \
-        "oauth.fix-jwks-endpoint"
+        "oauth.fix-jwks-keys"
 
 
 def assert_provider_remediation_only(run) -> None:
