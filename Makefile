@@ -26,7 +26,7 @@ bytecode: $(STAMP)
 	@$(BIN)/python -c 'import bench; bench.compile_project()'
 
 check: $(STAMP) system bytecode
-	$(BIN)/pytest -n 2 --junitxml reports/check.xml --runbook-summary reports/check.md
+	$(BIN)/pytest -p sandbox.plugin -n 2 --junitxml reports/check.xml --runbook-summary reports/check.md
 
 # The Debian packages the sandbox and the tests run for real (PostgreSQL 15, Redis 7, Prometheus,
 # Chromium): installed where missing (root with apt-get), else the script names them and fails.

@@ -61,7 +61,7 @@ def sandbox_start() -> float:
 
 
 def pytest_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args]
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "sandbox.plugin", "-q", *args]
 
 
 class SilentServer:

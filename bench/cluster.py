@@ -57,7 +57,7 @@ def run_marker(marker: str, env_file: Path) -> tuple[float, float, float, float]
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", _MEASURED, "-p", "no:cacheprovider", "-q", "-m", marker,
+    result = subprocess.run([sys.executable, "-c", _MEASURED, "-p", "no:cacheprovider", "-p", "sandbox.plugin", "-q", "-m", marker,
                              f"--env={env_file}"], cwd=REPO, capture_output=True, text=True, timeout=600,
                             stdin=subprocess.DEVNULL)
     elapsed = time.perf_counter() - started

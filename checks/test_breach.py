@@ -7,7 +7,7 @@ private-material check lives with the OAuth checks (checks/test_oauth.py, marked
 
 import pytest
 
-from fixtures.policy import public_statements
+from core.policy import public_statements
 
 pytestmark = [pytest.mark.breach]
 

@@ -6,7 +6,7 @@ CPU dashboard (node usage). The "CPU-intensive queries" step is checked in test_
 
 import pytest
 
-from fixtures.workload import format_cpu, group_by_reason, window_start
+from fixtures.pods import format_cpu, group_by_reason, window_start
 
 pytestmark = [pytest.mark.cpu]
 

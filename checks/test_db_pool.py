@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from fixtures.postgres import format_age
+from transport.postgres import format_age
 
 pytestmark = [pytest.mark.db_pool]
 

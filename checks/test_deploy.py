@@ -8,7 +8,7 @@ health checks live in test_outage.py (they carry both markers). A failure sugges
 
 import pytest
 
-from fixtures.rollout import new_pods_not_ready, same_version
+from fixtures.deploy import new_pods_not_ready, same_version
 
 pytestmark = [pytest.mark.deploy]
 

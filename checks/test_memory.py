@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from fixtures.workload import format_memory, window_start
+from fixtures.pods import format_memory, window_start
 
 pytestmark = [pytest.mark.memory]
 

@@ -6,7 +6,7 @@ pods' logs. Each check below is one thing that must hold for tokens to validate.
 
 import pytest
 
-from fixtures.jose import certificate_findings
+from core.jose import certificate_findings
 from fixtures.oauth import jwks_key_problems
 
 pytestmark = [pytest.mark.oauth]

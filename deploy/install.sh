@@ -10,8 +10,7 @@ python=${2:-python3}
 uv=${UV:-uv}
 "$uv" venv --quiet --python "$python" "$prefix"
 "$uv" pip install --quiet --no-deps --compile-bytecode --python "$prefix/bin/python" -r requirements-runtime.lock
-mkdir -p "$prefix/app/sandbox"
-cp -R pyproject.toml conftest.py checks fixtures remediations environments "$prefix/app/"
-# The sandbox itself stays out; its pytest plugin (--env sandbox, --drill) is loaded by conftest.py.
-cp sandbox/__init__.py sandbox/keytypes.py sandbox/plugin.py sandbox/process.py "$prefix/app/sandbox/"
+mkdir -p "$prefix/app"
+# No sandbox module: its pytest plugin is loaded only with -p sandbox.plugin, never by conftest.py.
+cp -R pyproject.toml conftest.py core transport fixtures checks runbook remediations reporting environments "$prefix/app/"
 "$prefix/bin/python" -m compileall -q "$prefix/app"

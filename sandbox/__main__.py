@@ -101,7 +101,7 @@ def _print_banner(sandbox, seconds: float) -> None:
     print(f"""sandbox up in {seconds:.1f} s{drill}
 {sandbox.env_file}
 
-  pytest -m oauth --env={sandbox.env_file}
+  pytest -p sandbox.plugin -m oauth --env={sandbox.env_file}
   kubectl --kubeconfig {sandbox.kubeconfig} get pods -n production
   psql '{sandbox.postgres.dsn("runbook_checks")}'
   REDISCLI_AUTH="$(cat {sandbox.state_dir / REDIS_PASSWORD_FILE})" redis-cli -u {sandbox.redis.url} ping

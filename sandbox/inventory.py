@@ -87,7 +87,7 @@ def drills_report() -> str:
 def steps_report() -> str:
     """Each runbook step -> its checks -> their remediation -> the drills that fail them; then the
     steps no check automates."""
-    from remediations.runbook import load_steps
+    from runbook.steps import load_steps
     from sandbox.drills import DRILLS
 
     checks = scan_checks()

@@ -1,5 +1,8 @@
 """The pytest side of the sandbox: ``--env sandbox`` (the default) and ``--drill NAME``.
 
+Loaded only with ``-p sandbox.plugin`` (``make check``, the project's tests, ``python -m sandbox``),
+never by the suite's conftest: a run against production imports no sandbox module.
+
 The xdist controller (or the single process without xdist) starts the sandbox once, as a child
 process (``python -m sandbox up``), before any worker exists; workers receive its environment file
 through ``workerinput``. The child watches this process and stops itself if pytest dies, and is
@@ -46,6 +49,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
         if drill not in DRILLS:
             raise pytest.UsageError(f"unknown drill {drill!r} from --drill; known: {', '.join(DRILLS)}")
+
+
+def pytest_runbook_default_environment(config: pytest.Config) -> str:
+    """With this plugin loaded, the sandbox is what a run checks unless told otherwise."""
+    return SANDBOX
 
 
 def pytest_runbook_environment_file(config: pytest.Config, name: str) -> Path | None:

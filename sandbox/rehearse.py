@@ -119,7 +119,7 @@ def _run_marker(incident: str, env_file: Path, env: dict[str, str]) -> tuple[lis
 
 @functools.cache
 def _catalog():
-    from remediations.catalog import load_catalog
+    from runbook.catalog import load_catalog
 
     return load_catalog()
 

@@ -16,13 +16,15 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from runbook.incidents import INCIDENTS
+
 if TYPE_CHECKING:
     from sandbox.faults import Faults
 
 __all__ = ["DRILLS", "Drill", "by_incident", "node_ids"]
 
-#: The incident modules, in runbook order (the incident markers).
-MODULES = ("cpu", "db_pool", "oauth", "s3", "memory", "outage", "breach", "deploy", "rollback")
+#: The incident modules, in runbook order: one per incident marker (runbook/incidents.py).
+MODULES = INCIDENTS
 
 
 @dataclass(frozen=True)

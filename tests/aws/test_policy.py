@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.policy import Request, evaluate, public_statements
+from core.policy import Request, evaluate, public_statements
 
 ROLE = "arn:aws:iam::123456789012:role/eks-app-backend-role"
 OBJECT = "arn:aws:s3:::ytvideocreator-media/uploads/video.mp4"

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.config import compile_pattern, load_environment, resolve_selection
-from fixtures.secret import Secret
+from core.config import compile_pattern, load_environment, resolve_selection
+from runbook.placeholders import placeholders
+from core.secret import Secret
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,7 +44,7 @@ def usage_error(path: Path, environ: dict | None = None) -> str:
 @pytest.mark.parametrize(
     ("cli", "environ", "ini", "expected"),
     [
-        (None, {}, None, ("sandbox", "default")),
+        (None, {}, None, (None, "default")),
         (None, {}, "staging", ("staging", "ini key runbook_env")),
         (None, {"RUNBOOK_ENV": "production"}, "staging", ("production", "RUNBOOK_ENV")),
         ("mine.toml", {"RUNBOOK_ENV": "production"}, "staging", ("mine.toml", "--env")),
@@ -51,6 +52,12 @@ def usage_error(path: Path, environ: dict | None = None) -> str:
 )
 def test_selection_precedence_is_ini_then_variable_then_command_line(cli, environ, ini, expected):
     assert resolve_selection(cli, environ, ini) == expected
+    if expected[0] is not None:
+        assert resolve_selection(cli, environ, ini, "sandbox") == expected
+
+
+def test_a_default_another_plugin_names_comes_last():
+    assert resolve_selection(None, {}, None, "sandbox") == ("sandbox", "default")
 
 
 def test_the_production_example_loads_with_the_runbooks_names():
@@ -80,7 +87,7 @@ def test_a_threshold_cites_the_file_when_set_and_default_otherwise(tmp_path):
 def test_placeholders_fill_the_exact_kubectl_target(tmp_path):
     path = write(tmp_path, MINIMAL.replace('namespace = "production"',
                                            'namespace = "production"\ncontext = "prod-eks"'))
-    values = load_environment(path, {}).placeholders()
+    values = placeholders(load_environment(path, {}))
     assert values["kubectl_target"] == " --context prod-eks"
     assert (values["namespace"], values["deployment"]) == ("production", "app-backend")
 
@@ -91,7 +98,7 @@ def test_a_secret_field_is_read_from_the_referenced_variable_and_never_shown(tmp
     assert isinstance(environment.redis.password, Secret)
     assert environment.redis.password.reveal() == "hunter2-secret"
     assert "hunter2" not in repr(environment.redis)
-    assert "hunter2" not in str(environment.placeholders())
+    assert "hunter2" not in str(placeholders(environment))
 
 
 @pytest.mark.parametrize(
@@ -165,9 +172,11 @@ def test_an_unreadable_or_empty_environment_file_stops_the_run_with_exit_4_and_o
     assert output.splitlines() == [f"ERROR: {tmp_path}/{expected}"]
 
 
-def run_suite(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_suite(*args: str, env: dict | None = None, sandbox: bool = True) -> subprocess.CompletedProcess:
+    """The suite in a subprocess, with the sandbox's plugin as `make check` loads it (``sandbox=False``:
+    as a run against production, without it)."""
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *(["-p", "sandbox.plugin"] if sandbox else []), *args],
         cwd=REPO, capture_output=True, text=True, timeout=120,
         env={**os.environ, **(env or {})},
     )
@@ -182,6 +191,14 @@ def test_a_missing_environment_file_stops_the_run_with_exit_4_and_one_line():
         f"ERROR: invalid environment 'environments/does-not-exist.toml' from --env: no file "
         f"{Path('environments/does-not-exist.toml')} (known: sandbox, production, production-incluster, staging)"
     ]
+
+
+def test_without_the_sandbox_plugin_a_run_that_names_no_environment_stops_saying_how_to_name_one():
+    result = run_suite("-m", "oauth", sandbox=False, env={"RUNBOOK_ENV": ""})
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert (result.stdout + result.stderr).strip().splitlines() == [
+        "ERROR: no environment to check: name one with --env NAME|PATH, $RUNBOOK_ENV or the ini key runbook_env "
+        "(environments/*.toml; the local sandbox: -p sandbox.plugin, as make check does)"]
 
 
 def test_an_unknown_environment_name_from_the_variable_names_the_variable():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.config import load_environment
+from core.config import load_environment
 
 BASE = '[oauth]\njwks_url = "https://idp.example.test/keys"\nsecret_name = "jwt-keys"\n'
 

@@ -22,7 +22,7 @@ DRILL = DRILLS["deploy-version-mismatch"]
 def _gate(tmp_path, *args: str, marker: str | None = None) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "RUNBOOK_"))}
     environ.update(RUNBOOK_REPORTS=str(tmp_path / "reports"),
-                   GITHUB_STEP_SUMMARY=str(tmp_path / "step-summary.md"), PYTEST=f"{sys.executable} -m pytest")
+                   GITHUB_STEP_SUMMARY=str(tmp_path / "step-summary.md"), PYTEST=f"{sys.executable} -m pytest -p sandbox.plugin")
     if marker is not None:
         environ["RUNBOOK_GATE_MARKER"] = marker
     return subprocess.run(["sh", str(GATE), *args], cwd=REPO, env=environ, capture_output=True, text=True,

@@ -65,7 +65,7 @@ def test_the_image_holds_only_the_runtime_dependencies_and_runs_the_suite_from_a
         assert not SANDBOX_ONLY & set(installed)
         assert SANDBOX_ONLY - {"werkzeug"} <= set(full)
         assert all(full[name] == version for name, version in runtime.items()), "the locks disagree"
-        assert not (prefix / "app" / "sandbox" / "stack.py").exists()
+        assert not (prefix / "app" / "sandbox").exists(), "the image holds sandbox modules"
 
         home = work / "home"
         reports = home / "reports"

@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from fixtures.redact import registered_values
+from core.redact import registered_values
 
 
 def _jwk_forms(pem: str) -> list[str]:

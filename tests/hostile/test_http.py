@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures import http
-from fixtures.http import BearerAuth, BoundedHttp, HttpProblem
-from fixtures.secret import Secret
+from transport import http
+from transport.http import BearerAuth, BoundedHttp, HttpProblem
+from core.secret import Secret
 from tests.hostile import peers
 
 TIMEOUT = 1.5

@@ -12,9 +12,9 @@ from pathlib import Path
 import kubernetes.config  # noqa: F401  (imported here once, not inside a timed call)
 import pytest
 
-from fixtures.config import KubernetesSection
-from fixtures.errors import Unverifiable
-from fixtures.kube import KubeReader
+from core.config import KubernetesSection
+from core.errors import Unverifiable
+from transport.kube import KubeReader
 from tests.hostile import peers
 from tests.suite.runner import run_suite
 

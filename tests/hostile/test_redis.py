@@ -8,9 +8,9 @@ import subprocess
 import pytest
 import redis
 
-from fixtures.config import RedisSection
-from fixtures.redis_client import ReplyTooLarge, connect, deadline
-from fixtures.secret import Secret
+from core.config import RedisSection
+from transport.redis import ReplyTooLarge, connect, deadline
+from core.secret import Secret
 from sandbox.process import terminate
 from tests.hostile import peers
 from tests.suite.runner import run_suite

@@ -13,8 +13,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from fixtures.config import load_environment
-from fixtures.jose import PublicJwk, certificate_findings, parse_jwk, public_key_numbers, thumbprint
+from core.config import load_environment
+from core.jose import PublicJwk, certificate_findings, parse_jwk, public_key_numbers, thumbprint
 from fixtures.oauth import Jwks, JwksResponse, jwks_key_problems
 from tests.oauth import provider_sets
 

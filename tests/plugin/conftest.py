@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from remediations import INCIDENTS
+from runbook.incidents import INCIDENTS
 
 REPO = Path(__file__).resolve().parents[2]
 
-#: The environment placeholders the inner runs see (what fixtures.config provides for production).
+#: The environment placeholders the inner runs see (what core.config provides for production).
 ENVIRONMENT = {
     "env": "production",
     "env_file": "environments/production.toml",
@@ -30,11 +30,11 @@ ENVIRONMENT = {
 CONFTEST = f"""
 import pytest
 
-pytest_plugins = ["remediations.plugin"]
+pytest_plugins = ["runbook.plugin", "reporting.results", "reporting.junit", "reporting.terminal", "reporting.markdown"]
 
 
 def pytest_configure(config):
-    from remediations.plugin import ENV_PLACEHOLDERS
+    from runbook.state import ENV_PLACEHOLDERS
 
     config.stash[ENV_PLACEHOLDERS] = {ENVIRONMENT!r}
 

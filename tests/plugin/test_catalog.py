@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.secret import Secret
-from remediations import INCIDENTS, CatalogError, Remediation, Step, load_catalog
+from core.secret import Secret
+from runbook.catalog import CatalogError, Remediation, Step, load_catalog
+from runbook.incidents import INCIDENTS
 
 VALID = """
 [[remediation]]
@@ -99,15 +100,15 @@ def test_an_invalid_file_is_named(tmp_path, name, text, message):
 
 
 def test_the_plugin_turns_a_catalog_error_into_a_usage_error(pytester, monkeypatch):
-    from remediations import catalog as catalog_module
-    # Imported before the patch: runbook.load_steps takes its default path from CATALOG_DIR at import,
+    from runbook import catalog as catalog_module
+    # Imported before the patch: runbook.steps takes its default path from CATALOG_DIR at import,
     # and a first import under the patch would point every later in-process run at the broken folder.
-    from remediations import runbook  # noqa: F401
+    from runbook import steps  # noqa: F401
 
     broken = pytester.mkdir("broken")
     write(broken, VALID.replace("priority = 2", "priority = 0"))
     monkeypatch.setattr(catalog_module, "CATALOG_DIR", broken)
-    result = pytester.runpytest("-p", "remediations.plugin")
+    result = pytester.runpytest("-p", "runbook.plugin")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: remediation catalog: *oauth.toml, entry 1 (oauth.restart-pods): "
                                  "priority must be 1 (most urgent) or more, not 0"])

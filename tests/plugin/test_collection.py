@@ -118,7 +118,7 @@ def test_used_ids_maps_each_id_to_the_checks_naming_it(suite):
         def test_c():
             pass
     """)
-    from remediations.plugin import used_ids
+    from runbook.markers import used_ids
 
     items, _ = suite.pytester.inline_genitems()
     assert used_ids(items) == {

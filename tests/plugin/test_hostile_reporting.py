@@ -7,8 +7,8 @@ import pytest
 CRASHES = """
     import logging
     import pytest
-    from fixtures.redact import register
-    from fixtures.secret import Secret
+    from core.redact import register
+    from core.secret import Secret
 
     @pytest.fixture(scope="session")
     def jwks():
@@ -66,8 +66,8 @@ def test_a_crash_or_a_timeout_is_could_not_verify_with_no_runbook_remediation(su
 LEAKS = """
     import logging
     import pytest
-    from fixtures.redact import register
-    from fixtures.secret import Secret
+    from core.redact import register
+    from core.secret import Secret
 
     TOKEN = Secret("eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.c2lnbmF0dXJlLXZhbHVl", "probe token")
     PASSWORD = Secret("correct-horse-battery-staple", "redis password")

@@ -1,4 +1,4 @@
-"""fixtures/prefetch.py on its own: a first contact starts when collection is done, only for what a
+"""transport/prefetch.py on its own: a first contact starts when collection is done, only for what a
 collected check uses (by name too, with also_for), and what no check took is discarded at the end.
 Each case runs in a subprocess: the registry of starters is the module's, and must not outlive it."""
 
@@ -18,10 +18,10 @@ import threading
 
 import pytest
 
-from fixtures.config import ENVIRONMENT
-from fixtures.prefetch import prefetched, prefetches
+from core.config import ENVIRONMENT
+from transport.prefetch import prefetched, prefetches
 
-pytest_plugins = ["fixtures.prefetch"]
+pytest_plugins = ["transport.prefetch"]
 LOG = []
 
 

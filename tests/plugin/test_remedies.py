@@ -11,8 +11,9 @@ import sys
 
 import pytest
 
-from fixtures.config import load_environment
-from remediations import BUILTIN_PLACEHOLDERS, ENVIRONMENT_PLACEHOLDERS, load_catalog
+from core.config import load_environment
+from runbook.catalog import BUILTIN_PLACEHOLDERS, ENVIRONMENT_PLACEHOLDERS, load_catalog
+from runbook.placeholders import placeholders
 from tests.suite.runner import REPO
 
 SUITE_USER, SUITE_CONTEXT = "runbook_checks", "runbook-checks"
@@ -74,7 +75,7 @@ def rendered(tmp_path_factory):
     out = []
     catalog = load_catalog()
     for name, env in environments(tmp_path_factory.mktemp("env")).items():
-        values = {**env.placeholders(), **OBSERVATIONS}
+        values = {**placeholders(env), **OBSERVATIONS}
         for rid, remediation in catalog.items():
             for number, step in enumerate(remediation.steps, 1):
                 one = type(remediation)(**{**remediation.__dict__, "steps": (step,)})

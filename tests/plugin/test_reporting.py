@@ -8,7 +8,7 @@ XDIST = [pytest.param(False, id="in-process"), pytest.param(True, id="xdist")]
 
 OAUTH_FAILURES = """
     import pytest
-    from fixtures.errors import Unverifiable
+    from core.errors import Unverifiable
 
     pytestmark = [pytest.mark.oauth]
 
@@ -240,7 +240,7 @@ def test_strict_xfail_that_passes_gets_a_remediation_and_skips_do_not(suite):
 def test_steps_already_shown_for_a_failure_are_referred_to_not_repeated(suite, xdist):
     suite.checks("""
         import pytest
-        from fixtures.errors import Unverifiable
+        from core.errors import Unverifiable
 
         pytestmark = [pytest.mark.oauth]
 
@@ -271,7 +271,7 @@ def test_steps_already_shown_for_a_failure_are_referred_to_not_repeated(suite, x
 def test_unverifiable_raised_by_the_check_itself_is_one_error_line_under_its_own_remediation(suite):
     suite.checks("""
         import pytest
-        from fixtures.errors import Unverifiable
+        from core.errors import Unverifiable
 
         @pytest.mark.db_pool
         @pytest.mark.remediation("db_pool.kill-idle")
@@ -336,7 +336,7 @@ def test_command_line_summary_path_wins_over_the_ini(suite):
 def test_observed_refuses_a_secret(suite):
     suite.checks("""
         import pytest
-        from fixtures.secret import Secret
+        from core.secret import Secret
 
         @pytest.mark.oauth
         @pytest.mark.remediation("oauth.verify-key-pair")
@@ -367,7 +367,7 @@ def test_observed_refuses_a_name_the_remediation_does_not_declare(suite):
 def test_the_suites_own_access_problem_suggests_no_runbook_remediation(suite, xdist):
     suite.checks("""
         import pytest
-        from fixtures.errors import Unverifiable
+        from core.errors import Unverifiable
 
         pytestmark = [pytest.mark.oauth]
 

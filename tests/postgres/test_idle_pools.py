@@ -1,7 +1,7 @@
 """The idle check's allowance for the app's pools, decided without a server."""
 
 from fixtures.db_pool import PoolsNow
-from fixtures.postgres import Backend
+from transport.postgres import Backend
 
 
 def test_the_apps_pooled_connections_idle_at_a_quiet_hour_are_not_counted_only_those_beyond_its_pools():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.postgres import normalize_query
+from transport.postgres import normalize_query
 
 
 def shown(text: str, limit: int = 120) -> str:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from remediations import INCIDENTS
+from runbook.incidents import INCIDENTS
 
 from tests.reports.tools import start_pushgateway, stop
 
@@ -20,13 +20,13 @@ def pushgateway(tmp_path):
 INNER_CONFTEST = '''
 import pytest
 
-from remediations import INCIDENTS
+from runbook.incidents import INCIDENTS
 
-pytest_plugins = ["remediations.plugin", "remediations.reports", "remediations.termination"]
+pytest_plugins = ["runbook.plugin", "reporting.results", "reporting.junit", "reporting.terminal", "reporting.markdown", "reporting.records", "reporting.termination"]
 
 
 def pytest_configure(config):
-    from remediations.plugin import ENV_PLACEHOLDERS
+    from runbook.state import ENV_PLACEHOLDERS
 
     config.stash[ENV_PLACEHOLDERS] = {"env": "production", "namespace": "production",
                                       "deployment": "app-backend", "kubectl_target": ""}

@@ -10,8 +10,8 @@ import re
 
 from junitparser import Failure, JUnitXml
 
-from remediations.pushgateway import push
-from remediations.reports import CheckResult
+from reporting.pushgateway import push
+from reporting.records import CheckResult
 from sandbox.drills import DRILLS
 from tests.reports.tools import browse, gateway_samples, png_size, validate_junit
 from tests.suite.runner import assert_no_secrets, run_suite

@@ -13,7 +13,7 @@ import time
 
 from junitparser import Error, JUnitXml
 
-from remediations.termination import EXIT_TERMINATED
+from reporting.termination import EXIT_TERMINATED
 from tests.reports.tools import validate_junit
 
 CHECKS = """

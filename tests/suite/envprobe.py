@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def pytest_sessionfinish(session):
-    from fixtures.config import ENVIRONMENT
+    from core.config import ENVIRONMENT
 
     environment = session.config.stash.get(ENVIRONMENT, None)
     out = os.environ.get("ENVPROBE_DIR")

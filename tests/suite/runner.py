@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+#: What loads the sandbox into a run (`make check`, the tests, `python -m sandbox`): never the suite's conftest.
+SANDBOX_PLUGIN = ("-p", "sandbox.plugin")
 
 
 @dataclass
@@ -120,16 +122,18 @@ def _with_records(cases: dict[str, Case], records: Path) -> dict[str, Case]:
 
 
 def run_suite(tmp_path: Path, *args: str, timeout: float = 180, env: dict | None = None,
-              revealing: bool = False) -> SuiteRun:
+              revealing: bool = False, sandbox: bool = True) -> SuiteRun:
     """``revealing``: with the most revealing options (``-l --tb=long -vv -rA --debug``), and every
-    secret value the run handled collected, for :func:`assert_no_handled_secrets`."""
+    secret value the run handled collected, for :func:`assert_no_handled_secrets`. ``sandbox``: with
+    the sandbox's plugin (``-p sandbox.plugin``, as `make check` runs); without it, as a run against
+    production."""
     junit = tmp_path / "report.xml"
     summary = tmp_path / "summary.md"
     debug = tmp_path / "pytestdebug.log"
     dump = tmp_path / "secrets"
     records = tmp_path / "records.json"
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rfE",
-               "--junitxml", str(junit), "--runbook-summary", str(summary), *args]
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *(SANDBOX_PLUGIN if sandbox else ()),
+               "-rfE", "--junitxml", str(junit), "--runbook-summary", str(summary), *args]
     if not any(a.startswith("--runbook-json") for a in args):
         command += ["--runbook-json", str(records)]
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "RUNBOOK_"))}

@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from sandbox.ports import free_port
-from tests.suite.runner import REPO, assert_no_secrets, run_suite
+from tests.suite.runner import REPO, SANDBOX_PLUGIN, assert_no_secrets, run_suite
 
 # One in-process sandbox (moto's state is per process) for the module, on one xdist worker.
 pytestmark = pytest.mark.xdist_group("aws-in-process")
@@ -67,7 +67,7 @@ def test_every_s3_and_breach_check_passes_on_the_healthy_sandbox_and_leaves_no_c
 
 def test_s3_without_prevention_is_the_investigation_alone_and_db_pool_imports_no_boto3(sandbox, tmp_path):
     _, env_file = sandbox
-    listed = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q",
+    listed = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *SANDBOX_PLUGIN, "--collect-only", "-q",
                              "-m", "s3 and not prevention", f"--env={env_file}"], cwd=REPO, capture_output=True,
                             text=True, timeout=60)
     selected = [line for line in listed.stdout.splitlines() if line.startswith("checks/")]
@@ -118,7 +118,7 @@ def test_the_suites_own_aws_access_failing_is_could_not_verify_in_one_sentence(h
 def test_a_run_killed_during_the_canary_leaves_one_canary_that_the_next_run_removes(healed, tmp_path):
     stack, env_file = healed
     stack.faults.aws_fault("stall-object-reads")  # the canary's HeadObject never answers
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "s3", "-k", "canary",
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *SANDBOX_PLUGIN, "-m", "s3", "-k", "canary",
                f"--env={env_file}"]
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "RUNBOOK_"))}
     process = subprocess.Popen(command, cwd=REPO, env=environ, stdout=subprocess.DEVNULL,

@@ -6,8 +6,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from remediations import INCIDENTS, load_catalog
-from remediations.runbook import load_steps
+from runbook.catalog import load_catalog
+from runbook.incidents import INCIDENTS
+from runbook.steps import load_steps
 from sandbox.drills import DRILLS
 from sandbox.inventory import scan_checks
 from tests.suite.runner import REPO
@@ -18,7 +19,7 @@ CHECKS = scan_checks()
 def fixture_remediations() -> set[str]:
     """Ids fixtures name in ``Unverifiable(..., remediation=...)``."""
     ids = set()
-    for path in (REPO / "fixtures").glob("*.py"):
+    for path in [p for layer in ("core", "transport", "fixtures") for p in (REPO / layer).glob("*.py")]:
         for call in ast.walk(ast.parse(path.read_text())):
             if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "Unverifiable":
                 ids.update(n.value for k in call.keywords if k.arg == "remediation"

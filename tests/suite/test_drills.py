@@ -58,7 +58,7 @@ def test_sandbox_drills_lists_every_drill_under_its_incident_with_the_checks_it_
 
 
 def test_sandbox_steps_lists_each_runbook_step_with_its_checks_and_the_steps_without_one():
-    from remediations.runbook import load_steps
+    from runbook.steps import load_steps
 
     result = subprocess.run([sys.executable, "-m", "sandbox", "steps"], cwd=REPO, capture_output=True,
                             text=True, timeout=60)

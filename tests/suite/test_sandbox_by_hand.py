@@ -223,7 +223,7 @@ def test_the_commands_the_banner_prints_work_for_a_state_dir_outside_the_reposit
         path = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
         path.pop(REDIS_PASSWORD_VAR, None)  # the pytest line must not need it exported by hand
         pytest_line = next(c for c in commands if c.startswith("pytest "))
-        assert pytest_line == f"pytest -m oauth --env={env_file}"
+        assert pytest_line == f"pytest -p sandbox.plugin -m oauth --env={env_file}"
         suite = subprocess.run(["bash", "-c", f"{pytest_line} -p no:cacheprovider -q"], cwd=REPO, env=path,
                                capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
         assert suite.returncode == 0, suite.stdout[-2000:] + suite.stderr[-2000:]

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from fixtures.workload import Pods, _event, _hpa, group_by_reason
+from fixtures.pods import Pods, _event, _hpa, group_by_reason
 
 NOW = datetime.now(timezone.utc)
 

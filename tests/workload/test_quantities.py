@@ -4,7 +4,7 @@ from fractions import Fraction
 
 import pytest
 
-from fixtures.quantity import parse_quantity
+from core.quantity import parse_quantity
 
 
 @pytest.mark.parametrize(("text", "value"), [
@@ -39,4 +39,4 @@ def test_a_string_outside_the_grammar_is_refused(text):
 def test_the_kubernetes_package_parser_accepts_1K_which_the_server_rejects():
     from kubernetes.utils import parse_quantity as lenient
 
-    assert lenient("1K") == 1000  # why fixtures.quantity exists
+    assert lenient("1K") == 1000  # why core.quantity exists

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from fixtures.errors import one_line
+from core.errors import one_line
 
 __all__ = ["JOB", "push"]
 

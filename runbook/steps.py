@@ -20,12 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from remediations.catalog import RUNBOOK_STEPS_FILE
+from runbook.catalog import CATALOG_DIR, RUNBOOK_STEPS_FILE
+from runbook.incidents import by_marker
 
 __all__ = ["MARKER", "RunbookStep", "StepsError", "load_steps", "marker_problems", "step_ids"]
 
 MARKER = "runbook"
-_ID = re.compile(r"^(incident-[1-5]|outage|breach|deploy|rollback)/[a-z]+(-[0-9]+)?$")
+_ID = re.compile(rf"^({'|'.join(i.steps for i in by_marker().values())})/[a-z]+(-[0-9]+)?$")
 
 
 class StepsError(ValueError):
@@ -42,9 +43,8 @@ class RunbookStep:
         return f"{self.section}, {self.id.partition('/')[2].replace('-', ' ')}: {self.text}"
 
 
-# Beside this module, not from catalog.CATALOG_DIR: a test that points the catalog elsewhere while
-# this module is first imported (pytester's in-process runs import it afresh) must not move the steps.
-STEPS_PATH = Path(__file__).resolve().parent / RUNBOOK_STEPS_FILE
+# Taken once, at import: a test that points the catalog elsewhere later must not move the steps.
+STEPS_PATH = CATALOG_DIR / RUNBOOK_STEPS_FILE
 
 
 @cache

@@ -19,7 +19,7 @@ Placeholder rule: ``{name}`` in a step's ``text`` or ``command`` must be an envi
 (:data:`ENVIRONMENT_PLACEHOLDERS`), the built-in ``{incident}`` (the entry's incident marker), or a
 name the entry declares in ``observations``; every declared observation must be used, and must not
 shadow an environment name. Literal braces are doubled (``{{.data.public}}``), as in ``str.format``.
-A placeholder without a value renders visibly as ``<name>``; a :class:`~fixtures.secret.Secret`
+A placeholder without a value renders visibly as ``<name>``; a :class:`~core.secret.Secret`
 value renders as its redacted repr.
 """
 
@@ -35,8 +35,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from fixtures.config import PLACEHOLDERS
-from fixtures.secret import Secret
+from core.secret import Secret
+from runbook.incidents import INCIDENTS
+from runbook.placeholders import PLACEHOLDERS
 
 __all__ = [
     "BUILTIN_PLACEHOLDERS",
@@ -44,7 +45,6 @@ __all__ = [
     "Catalog",
     "CatalogError",
     "ENVIRONMENT_PLACEHOLDERS",
-    "INCIDENTS",
     "RUNBOOK_STEPS_FILE",
     "Remediation",
     "Step",
@@ -52,10 +52,7 @@ __all__ = [
     "render_value",
 ]
 
-#: The nine runbook sections, in runbook order (the tie-breaker after priority).
-INCIDENTS = ("cpu", "db_pool", "oauth", "s3", "memory", "outage", "breach", "deploy", "rollback")
-
-#: Placeholders the environment config provides (``fixtures.config.Environment.placeholders``).
+#: Placeholders the environment config provides (:func:`runbook.placeholders.placeholders`).
 ENVIRONMENT_PLACEHOLDERS = PLACEHOLDERS
 
 #: Placeholders every remediation fills itself: ``{incident}``, its marker, and ``{pytest}``, the
@@ -63,8 +60,11 @@ ENVIRONMENT_PLACEHOLDERS = PLACEHOLDERS
 #: shell where the project's venv is not activated.
 BUILTIN_PLACEHOLDERS = frozenset({"incident", "pytest"})
 
-CATALOG_DIR = Path(__file__).resolve().parent
-#: The runbook's steps (remediations/runbook.py), beside the catalog but not a catalog file.
+#: The project's directory, where the suite's pytest runs from.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+#: The catalog's home: remediations/*.toml, one file per incident.
+CATALOG_DIR = PROJECT_DIR / "remediations"
+#: The runbook's step ids (runbook/steps.py), beside the catalog but not a catalog file.
 RUNBOOK_STEPS_FILE = "runbook.toml"
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -91,7 +91,7 @@ def render_value(value: object) -> str:
 
 def pytest_command() -> str:
     """``cd PROJECT && PYTHON -m pytest``: the suite's pytest as it runs now, whatever the shell's venv."""
-    return f"cd {shlex.quote(str(CATALOG_DIR.parent))} && {shlex.quote(sys.executable)} -m pytest"
+    return f"cd {shlex.quote(str(PROJECT_DIR))} && {shlex.quote(sys.executable)} -m pytest"
 
 
 def _placeholders(template: str) -> list[str]:

@@ -30,8 +30,8 @@ import signal
 
 import pytest
 
-from remediations.plugin import SUMMARY_LEAD
-from remediations.reports import check_metadata
+from reporting.markdown import SUMMARY_LEAD
+from reporting.records import check_metadata
 
 __all__ = ["EXIT_TERMINATED", "TERMINATED", "Terminated"]
 

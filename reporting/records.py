@@ -28,10 +28,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from fixtures import redact
-from remediations import runbook
-from remediations.plugin import (ENV_PLACEHOLDERS, SUMMARY_LEAD, incident_markers, remediation_id,
-                                  report_outcome)
+from core import redact
+from reporting.markdown import SUMMARY_LEAD
+from runbook.markers import incident_markers, remediation_id
+from runbook.state import ENV_PLACEHOLDERS
+from runbook.steps import step_ids
+from runbook.verdict import report_outcome
 
 __all__ = ["CHECK_RESULTS", "CheckResult", "REPORT_PREFIX", "changes_since", "check_metadata",
            "previous_report"]
@@ -194,7 +196,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 def check_metadata(item: pytest.Item) -> dict:
     """What every report of a check carries for the reports: its incident and runbook steps."""
-    return {"incident": ",".join(incident_markers(item)), "runbook_steps": runbook.step_ids(item),
+    return {"incident": ",".join(incident_markers(item)), "runbook_steps": step_ids(item),
             "remediation": remediation_id(item)}
 
 
@@ -269,7 +271,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         target.write_text(redact.scrub(text), encoding="utf-8")  # reports are scrubbed; this too
     url = config.getoption("runbook_pushgateway")
     if url:
-        from remediations.pushgateway import push
+        from reporting.pushgateway import push
 
         problem = push(url, env, list(results.values()), timeout=PUSH_TIMEOUT_S,
                        interrupted=any(r.outcome == "interrupted" for r in results.values()))
