@@ -265,7 +265,7 @@ class Sandbox:
         )
         self.app.start()
         if self.kube_backend == "real":
-            self.kube.follow(self.app)
+            self.kube.follow(self.app, servers={"postgres": self.postgres, "redis": self.redis})
             return
         self.kube.set_log_source(self.app.logs_for)
         from sandbox.rollout import RolloutController

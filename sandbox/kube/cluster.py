@@ -25,11 +25,20 @@ import httpx
 from sandbox.kube.controlplane import ControlPlane, Identity
 from sandbox.kube import production
 
-__all__ = ["RealKube", "kubectl_binary"]
+__all__ = ["BAD_BUILDS", "RealKube", "kubectl_binary"]
 
 SUITE_USER = "system:serviceaccount:runbook-checks:runbook-checks"
 SUITE_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:runbook-checks", "system:authenticated")
 FOLLOW_SECONDS = 0.3
+#: Builds of the app the sandbox knows as bad, by image tag, and the fault each serves: deploying one
+#: is the incident, and rolling back (helm rollback, kubectl rollout undo) really ends it.
+BAD_BUILDS: dict[str, dict[str, object]] = {
+    "1.43.2": {"health_fault": "live"},        # both health endpoints answer 503
+    "1.43.3": {"health_fault": "ready"},       # readiness fails
+    "1.43.4": {"api_fault": "5xx"},            # the authenticated API answers 500 (the smoke flow fails)
+    "1.43.5": {"ignore_revocations": True},    # skips the revocation check (a breach)
+}
+_BUILD_FAULTS = {"health_fault": None, "api_fault": None, "ignore_revocations": False}
 
 
 def kubectl_binary() -> str:
@@ -155,10 +164,15 @@ class RealKube:
         tags = {image.rpartition(":")[2] for _, image in self._ready_app_pods()}
         return tags.pop() if len(tags) == 1 else ""
 
-    def follow(self, app) -> None:
-        """Keep the app stand-in in step with the cluster, in a daemon thread, until stop()."""
+    def follow(self, app, servers: dict | None = None) -> None:
+        """Keep the app stand-in and the StatefulSets' pods in step with what they stand for, in a
+        daemon thread, until stop(). ``servers``: ``{"postgres": server, "redis": server}``, each
+        with ``running``, ``suspend()`` and ``resume()``: pod ``<name>-0`` stands for it."""
         self.app = app
+        self.servers = dict(servers or {})
+        self._server_pods: dict[str, str] = {}  # name -> the uid of the pod that runs it now
         self._sync_app()
+        self._sync_servers()
         self._thread = threading.Thread(target=self._loop, name="sandbox-kube-follower", daemon=True)
         self._thread.start()
 
@@ -179,6 +193,7 @@ class RealKube:
         while not self._stop.wait(FOLLOW_SECONDS):
             try:
                 self._sync_app()
+                self._sync_servers()
                 self._follow_ingress()
             except (httpx.HTTPError, RuntimeError) as error:
                 if not self._stop.is_set():
@@ -197,10 +212,54 @@ class RealKube:
             app.set_pods(names)
         tags = {image.rpartition(":")[2] for _, image in ready}
         if len(tags) == 1:
-            app.version = tags.pop()
+            tag = tags.pop()
+            if tag != app.version:
+                # The pods now run another build: it serves that build's faults, or none.
+                for name, healthy in _BUILD_FAULTS.items():
+                    setattr(app, name, BAD_BUILDS.get(tag, {}).get(name, healthy))
+            app.version = tag
         for name in names:
             if name not in self._logs_made and app.log_file(name) is not None:
                 self._make_logs(name)
+
+    def _sync_servers(self) -> None:
+        """Pod ``<name>-0`` follows its real server, as a kubelet with a readiness probe reports it:
+        Ready while the server runs, not Ready while it is down. A new pod (deleted and recreated by
+        the StatefulSet, ``kubectl rollout restart``, a drain) starts a stopped server again, as a
+        container start would."""
+        for name, server in self.servers.items():
+            pod = self.get(f"/api/v1/namespaces/{self.namespace}/pods/{name}-0")
+            if pod is None or pod["metadata"].get("deletionTimestamp"):
+                continue
+            uid = pod["metadata"]["uid"]
+            previous = self._server_pods.setdefault(name, uid)
+            if uid != previous:
+                self._server_pods[name] = uid
+                if not server.running:
+                    server.resume()
+            status = pod.get("status") or {}
+            ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+            if ready is None or status.get("phase") != "Running":
+                continue  # kwok is still starting it
+            if (ready.get("status") == "True") != server.running:
+                self._set_ready(pod, server.running)
+
+    def _set_ready(self, pod: dict, ready: bool) -> None:
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        value = "True" if ready else "False"
+        conditions = [{**c, "status": value, "lastTransitionTime": now,
+                       **({} if ready else {"reason": "ContainersNotReady",
+                                            "message": f"containers with unready status: [{pod['spec']['containers'][0]['name']}]"})}
+                      if c.get("type") in ("Ready", "ContainersReady") else c
+                      for c in pod["status"].get("conditions") or []]
+        if ready:
+            conditions = [{k: v for k, v in c.items() if not (c.get("type") in ("Ready", "ContainersReady")
+                                                                and k in ("reason", "message"))} for c in conditions]
+        statuses = [{**c, "ready": ready} for c in pod["status"].get("containerStatuses") or []]
+        name = pod["metadata"]["name"]
+        self._client.patch(f"/api/v1/namespaces/{self.namespace}/pods/{name}/status",
+                           content=json.dumps({"status": {"conditions": conditions, "containerStatuses": statuses}}),
+                           headers={"Content-Type": "application/strategic-merge-patch+json"}).raise_for_status()
 
     def _make_logs(self, pod: str) -> None:
         """A kwok Logs object: ``kubectl logs <pod>`` (and ``--previous``) read the app's log files."""

@@ -166,5 +166,42 @@ class RealFaults(Faults):
                            "-n", self._namespace(None))
         return self.kube_get("Deployment", DEPLOYMENT, api_version="apps/v1")
 
+    def stop(self, service: str) -> None:
+        """The server's process dies (PostgreSQL and Redis keep their data): its pod turns not
+        Ready, and a new pod (the StatefulSet's, after a delete or a restart) starts it again."""
+        if service in ("postgres", "redis"):
+            self._service(service).suspend()
+            return
+        super().stop(service)
+
+    def _deploy_build(self, fault: str, value: object) -> None:
+        """Deploy the bad build that serves this fault (kubectl set image), and wait for its rollout."""
+        from sandbox.kube.cluster import BAD_BUILDS
+        from sandbox.stack import DEPLOYMENT, IMAGE
+
+        tag = next(tag for tag, faults in BAD_BUILDS.items() if faults.get(fault) == value)
+        self.set_image(f"{IMAGE.rpartition(':')[0]}:{tag}")
+        self._kube.kubectl("rollout", "status", f"deployment/{DEPLOYMENT}", "-n", self._namespace(None),
+                           "--timeout=120s", timeout=130)
+        deadline = time.monotonic() + 10
+        while self._sandbox.app.version != tag and time.monotonic() < deadline:
+            time.sleep(0.1)  # the stand-in follows the pods within FOLLOW_SECONDS
+
+    def health(self, fault: str | None) -> None:
+        """A build whose health endpoints fail, deployed; None: the stand-in heals at once."""
+        if fault is None:
+            return super().health(fault)
+        self._deploy_build("health_fault", fault)
+
+    def api(self, fault: str | None) -> None:
+        """A build whose authenticated API fails, deployed."""
+        if fault is None:
+            return super().api(fault)
+        self._deploy_build("api_fault", fault)
+
+    def app_ignores_revocations(self) -> None:
+        """A build that skips the revocation check, deployed."""
+        self._deploy_build("ignore_revocations", True)
+
     def helm_status(self, version: int, status: str) -> None:
         raise NotOnTheRealControlPlane("a failed Helm revision comes from a helm upgrade that fails")
