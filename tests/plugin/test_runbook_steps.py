@@ -106,10 +106,23 @@ def test_a_new_runbook_section_shows_up_with_its_steps_uncovered(tmp_path):
         ("incident-6-certificate-expiry", "investigation-1")}
 
 
-def test_the_runbook_file_can_come_from_the_environment_variable():
-    result = runbook_steps(env={RUNBOOK_VAR: str(SEED)})
-    assert result.returncode == 0, result.stderr
-    assert f"({SEED})" in result.stdout
+@pytest.mark.parametrize(("ini", "variable", "option", "origin"), [
+    ("SEED", None, None, "ini runbook_file"),
+    ("missing.md", "SEED", None, "$RUNBOOK_FILE"),
+    ("missing.md", "missing.md", "SEED", "--runbook"),
+    (None, "missing.md", None, "$RUNBOOK_FILE"),
+], ids=["ini", "variable-over-ini", "option-over-both", "the-error-names-the-origin"])
+def test_the_runbook_file_comes_from_the_ini_the_variable_or_the_option_the_last_winning(ini, variable, option, origin):
+    def path(value):
+        return str(SEED) if value == "SEED" else value
+
+    args = [*(["-o", f"runbook_file={path(ini)}"] if ini else []), *([f"--runbook={path(option)}"] if option else [])]
+    result = runbook_steps(*args, env={RUNBOOK_VAR: path(variable)} if variable else None)
+    if "SEED" in (ini, variable, option):
+        assert result.returncode == 0, result.stderr
+        assert f"({SEED})" in result.stdout
+    else:
+        assert f"(from {origin}): No such file or directory" in result.stderr
 
 
 @pytest.mark.parametrize(("runbook", "says"), [
