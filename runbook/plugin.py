@@ -9,7 +9,9 @@
 - On failure (on the process that runs the check, so under xdist too): the verdict and the rendered
   remediation on the item and its report (:mod:`runbook.verdict`); every report scrubbed of
   registered secrets (:mod:`runbook.scrub`).
-- ``--runbook-steps``: the runbook's steps, each with its checks, remediation and drills (:mod:`runbook.listing`).
+- ``--runbook-steps`` (with ``--runbook=PATH``): the steps of the runbook file, read from its headings,
+  each with its checks, remediation and drills, and the steps no check covers; printed instead of a
+  run. Drills come from plugins implementing ``pytest_runbook_drills`` (:mod:`runbook.listing`).
 
 What is printed and written from it (terminal, JUnit, Markdown, JSON, HTML) is in reporting/.
 
@@ -26,6 +28,7 @@ from core.errors import Unverifiable
 from runbook import steps
 from runbook.catalog import CatalogError, load_catalog
 from runbook.incidents import register_markers
+from runbook.listing import RUNBOOK_VAR, ListingHooks, runbook_steps
 from runbook.markers import MARKER, collection_problems
 from runbook.observed import observed
 from runbook.placeholders import placeholders
@@ -36,6 +39,34 @@ from runbook.verdict import attach, mark_while
 __all__ = ["observed"]
 
 _PROBLEMS = "remediation_marker_problems"  # xdist workeroutput key
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(ListingHooks)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("runbook", "runbook checks")
+    group.addoption(
+        "--runbook-steps", action="store_true", default=False,
+        help="list each step of the runbook (--runbook) with the checks that automate it, their remediation "
+             "and drills, and the steps no check covers; run nothing",
+    )
+    group.addoption(
+        "--runbook", dest="runbook_file", metavar="PATH", default=None,
+        help=f"the runbook file --runbook-steps reads (precedence: ini runbook_file < ${RUNBOOK_VAR} < --runbook)",
+    )
+    parser.addini("runbook_file", "the runbook file --runbook-steps reads (see --runbook)", default=None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--runbook-steps``: print the listing and stop, as ``--markers`` does: no session, no
+    environment, no sandbox started."""
+    if not config.getoption("runbook_steps"):
+        return None
+    print(runbook_steps(config))
+    return 0
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -56,6 +56,14 @@ def pytest_runbook_default_environment(config: pytest.Config) -> str:
     return SANDBOX
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_runbook_drills(config: pytest.Config, check: str) -> list[str]:
+    """For ``pytest --runbook-steps``: the drills that rehearse a check (those that must fail it)."""
+    from sandbox.drills import failing
+
+    return failing(check)
+
+
 def pytest_runbook_environment_file(config: pytest.Config, name: str) -> Path | None:
     drill = config.getoption("drill")
     if name != SANDBOX:

@@ -21,7 +21,7 @@ from runbook.incidents import INCIDENTS
 if TYPE_CHECKING:
     from sandbox.faults import Faults
 
-__all__ = ["DRILLS", "Drill", "by_incident", "node_ids"]
+__all__ = ["DRILLS", "Drill", "by_incident", "failing", "node_ids"]
 
 #: The incident modules, in runbook order: one per incident marker (runbook/incidents.py).
 MODULES = INCIDENTS
@@ -78,3 +78,8 @@ def by_incident() -> dict[str, list[Drill]]:
 
 
 DRILLS: dict[str, Drill] = _gather()
+
+
+def failing(nodeid: str) -> list[str]:
+    """The names of the drills that must fail a check (node id relative to checks/): the drills that rehearse it."""
+    return sorted(drill.name for drill in DRILLS.values() if nodeid in drill.fails)

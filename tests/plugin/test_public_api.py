@@ -15,7 +15,7 @@ import pytest
 from tests.suite.runner import REPO
 
 MODULES = ["runbook.catalog", "runbook.plugin", "runbook.markers", "runbook.observed", "runbook.placeholders",
-           "runbook.state", "runbook.verdict", "runbook.incidents", "reporting.results", "reporting.markdown",
+           "runbook.state", "runbook.verdict", "runbook.incidents", "runbook.listing", "runbook.source", "runbook.inventory", "reporting.results", "reporting.markdown",
            "fixtures.environment", "core.config", "core.jose",
            "fixtures.oauth", "fixtures.revocation", "core.errors", "core.secret", "transport.postgres",
            "fixtures.db_pool"]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from runbook.catalog import load_catalog
 from runbook.incidents import INCIDENTS
+from runbook.inventory import scan_checks
 from runbook.steps import load_steps
 from sandbox.drills import DRILLS
-from sandbox.inventory import scan_checks
 from tests.suite.runner import REPO
 
 CHECKS = scan_checks()
