@@ -4,7 +4,7 @@
   client connections (target ≤ 2 s). The sandbox's own server has max_connections 40, so a second
   server with max_connections 400 holds them; the environment file points the suite at it and keeps
   the sandbox's Kubernetes API for the pool-sizing check. The suite's connection reads all 300.
-- ``pytest -m db_pool --drill db-pool-exhausted``, from the shell to the verdict (target < 10 s).
+- ``pytest -m db_pool --drill db_pool-exhausted``, from the shell to the verdict (target < 10 s).
 
 Each figure is the median of a few runs; the file records the machine, the date and the load.
 """
@@ -100,7 +100,7 @@ def main() -> int:
     runs, held = with_300_clients(n)
     walls, inner, cpu = ([run[i] for run in runs] for i in range(3))
     exhausted = statistics.median(
-        timed(pytest_command("-m", "db_pool", "--drill", "db-pool-exhausted"), ok=(1,)) for _ in range(n))
+        timed(pytest_command("-m", "db_pool", "--drill", "db_pool-exhausted"), ok=(1,)) for _ in range(n))
     figures = [
         (f"`pytest -m db_pool --env <file>`, {held} client connections open (wall, shell to verdict)", "≤ 2 s",
          statistics.median(walls)),
@@ -108,7 +108,7 @@ def main() -> int:
          "", statistics.median(inner)),
         ("the same run, CPU seconds of the pytest process (user + system; load-independent)", "",
          statistics.median(cpu)),
-        ("`pytest -m db_pool --drill db-pool-exhausted` (sandbox start included)", "< 10 s", exhausted),
+        ("`pytest -m db_pool --drill db_pool-exhausted` (sandbox start included)", "< 10 s", exhausted),
     ]
     RESULTS.mkdir(parents=True, exist_ok=True)
     lines = [

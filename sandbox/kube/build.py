@@ -185,7 +185,11 @@ def build(component: Component, *, log=print) -> pathlib.Path:
             shutil.copytree(source / folder, staging / folder)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
-    log(f"built {component.name} in {time.monotonic() - started:.0f} s")
+    seconds = time.monotonic() - started
+    log(f"built {component.name} in {seconds:.0f} s")
+    with open(cache_root() / "build-times.log", "a", encoding="utf-8") as record:  # bench/controlplane.py reads it
+        record.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {component.name} {component.version} "
+                     f"{seconds:.0f} s on {os.cpu_count()} cores\n")
     return target
 
 

@@ -53,8 +53,8 @@ def _db_slow_query(run: SuiteRun) -> None:
 
 
 EVIDENCE: dict[str, list[Callable[[SuiteRun], None]]] = {
-    "db-pool-exhausted": [_db_pool_exhausted],
-    "db-idle-leak": [_db_idle_leak],
-    "db-slow-query": [_db_slow_query],
+    "db_pool-exhausted": [_db_pool_exhausted],
+    "db_pool-idle-leak": [_db_idle_leak],
+    "cpu-slow-query": [_db_slow_query],
     **CLUSTER_EVIDENCE,
 }

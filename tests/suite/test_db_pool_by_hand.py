@@ -1,7 +1,7 @@
 """The db_pool checks against `python -m sandbox up` used by hand (psql sessions, `--env=<file>`),
 and PostgreSQL's faults as the suite meets them on a real server: the suite's password refused, a
 server down, a blackholed one (one connect_timeout for the whole run), statement_timeout hit; and
-during db-pool-exhausted the suite makes exactly one connection attempt (counted in the server log)."""
+during db_pool-exhausted the suite makes exactly one connection attempt (counted in the server log)."""
 
 from __future__ import annotations
 
@@ -171,7 +171,7 @@ def test_a_statement_timeout_is_could_not_verify_naming_the_timeout(up, tmp_path
 
 
 def test_during_db_pool_exhausted_the_suite_makes_exactly_one_connection_attempt(tmp_path):
-    with sandbox_running(REPO / ".sandbox" / f"test-{uuid.uuid4().hex[:8]}", "--drill", "db-pool-exhausted") \
+    with sandbox_running(REPO / ".sandbox" / f"test-{uuid.uuid4().hex[:8]}", "--drill", "db_pool-exhausted") \
             as (_, env_file):
         exhausted = Up(env_file)
         before = exhausted.connections_received()

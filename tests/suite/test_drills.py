@@ -44,6 +44,15 @@ def test_every_oauth_check_passes_on_one_sandbox_under_xdist_and_nothing_is_left
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open after the run"
 
 
+def test_every_drill_is_named_for_its_incident_marker_as_the_remediations_are():
+    from runbook.catalog import load_catalog
+
+    for drill in DRILLS.values():
+        assert drill.name.startswith(f"{drill.incident}-"), drill.name
+    for remediation in load_catalog().values():
+        assert remediation.id.startswith(f"{remediation.incident}."), remediation.id
+
+
 def test_sandbox_drills_lists_every_drill_under_its_incident_with_the_checks_it_fails():
     result = subprocess.run([sys.executable, "-m", "sandbox", "drills"], cwd=REPO, capture_output=True,
                             text=True, timeout=60)

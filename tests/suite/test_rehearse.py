@@ -28,7 +28,7 @@ def test_parse_steps_reads_each_numbered_step_its_command_and_its_caution():
 
 
 def test_rehearsing_the_idle_leak_drill_resolves_it_with_the_printed_caution_step():
-    result = subprocess.run([sys.executable, "-m", "sandbox", "rehearse", "db-idle-leak", "--auto"], cwd=REPO,
+    result = subprocess.run([sys.executable, "-m", "sandbox", "rehearse", "db_pool-idle-leak", "--auto"], cwd=REPO,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "pg_terminate_backend" in result.stdout
