@@ -46,7 +46,7 @@ def steps_listing(steps: Iterable[RunbookStep], source: str, checks: Mapping[str
         if not covering:
             uncovered.append(step)
             continue
-        lines.append(f"{step.id}  {step.section}: {step.text}")
+        lines.append(_heading(step))
         for check in covering:
             named = ("(-p sandbox.plugin lists them)" if drills is None
                      else ", ".join(sorted(drills(check.nodeid))) or "none")
@@ -54,7 +54,7 @@ def steps_listing(steps: Iterable[RunbookStep], source: str, checks: Mapping[str
             lines.append(f"        remediation {check.remediation}; drills: {named}")
     lines += ["", f"{total - len(uncovered)} of {total} runbook steps have a check ({source}); "
                   f"{len(uncovered)} have none (done by hand or by a remediation):"]
-    lines += [f"    {step.id}  {step.section}: {step.text}" for step in uncovered]
+    lines += [f"    {_heading(step)}" for step in uncovered]
     return "\n".join(lines)
 
 
@@ -92,3 +92,7 @@ def runbook_steps(config: pytest.Config) -> str:
         def drills(nodeid: str) -> list[str]:
             return [name for names in hook(config=config, check=nodeid) for name in names or ()]
     return steps_listing(steps, str(path), drills=drills)
+
+
+def _heading(step) -> str:
+    return f"{step.id}  {step.section}" + (f": {step.text}" if step.text else "")
