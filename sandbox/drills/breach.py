@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from sandbox.drills import Drill
+from sandbox.drills import Drill, node_ids
 
 if TYPE_CHECKING:
     from sandbox.faults import Faults
+
+_breach = node_ids("test_breach.py")
+_oauth = node_ids("test_oauth.py")
 
 __all__ = ["DRILLS"]
 
@@ -44,32 +47,30 @@ DRILLS = [
     Drill("breach-jwks-private-key", "breach",
           "the JWKS endpoint publishes the private key members (d, p, q, ...)",
           _jwks_leaks_private_members,
-          fails=frozenset({"test_oauth.py::test_jwks_publishes_no_private_key_material"}),
+          fails=_oauth("test_jwks_publishes_no_private_key_material"),
           remediations=frozenset({"breach.rotate-signing-keys"})),
     Drill("breach-bucket-public", "breach",
           f"Block Public Access removed, a public-read ACL and an anonymous statement ({PUBLIC_SID}) on the bucket",
           _bucket_public,
-          fails=frozenset({"test_breach.py::test_bucket_blocks_public_access",
-                           "test_breach.py::test_bucket_policy_grants_nothing_to_anonymous_principals",
-                           "test_breach.py::test_bucket_acl_grants_nothing_public"}),
+          fails=_breach("test_bucket_blocks_public_access", "test_bucket_policy_grants_nothing_to_anonymous_principals", "test_bucket_acl_grants_nothing_public"),
           remediations=frozenset({"breach.block-public-access"})),
     Drill("breach-encryption-off", "breach", "the bucket's default encryption was removed",
           _encryption_off,
-          fails=frozenset({"test_breach.py::test_bucket_default_encryption_is_kms_with_the_configured_key"}),
+          fails=_breach("test_bucket_default_encryption_is_kms_with_the_configured_key"),
           remediations=frozenset({"breach.enable-encryption"})),
     Drill("breach-versioning-suspended", "breach", "versioning was suspended on the bucket",
           _versioning_suspended,
-          fails=frozenset({"test_breach.py::test_bucket_versioning_is_enabled"}),
+          fails=_breach("test_bucket_versioning_is_enabled"),
           remediations=frozenset({"breach.enable-versioning"})),
     Drill("breach-redis-open", "breach", "the revocation store's password was removed (requirepass \"\")",
           lambda faults: faults.redis_open(),
-          fails=frozenset({"test_breach.py::test_redis_refuses_unauthenticated_commands"}),
+          fails=_breach("test_redis_refuses_unauthenticated_commands"),
           # The suite's own AUTH is refused too ("called without any password configured"): it
           # cannot read the revocation list, as against a real Redis whose password was dropped.
-          errors=frozenset({"test_breach.py::test_revoked_token_is_refused_by_the_api"}),
+          errors=_breach("test_revoked_token_is_refused_by_the_api"),
           remediations=frozenset({"breach.protect-redis"})),
     Drill("breach-revocation-ignored", "breach", "an app build accepts revoked tokens",
           lambda faults: faults.app_ignores_revocations(),
-          fails=frozenset({"test_breach.py::test_revoked_token_is_refused_by_the_api"}),
+          fails=_breach("test_revoked_token_is_refused_by_the_api"),
           remediations=frozenset({"breach.revoke-tokens"})),
 ]

@@ -10,14 +10,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from sandbox.drills import Drill
+from sandbox.drills import Drill, node_ids
 
 if TYPE_CHECKING:
     from sandbox.faults import Faults
 
 __all__ = ["DRILLS", "SLOW_QUERY_LITERAL"]
 
-_M = "test_db_pool.py::"
 _MARGIN_S = 0.5
 NEAR_FULL_FREE = 3  # slots left free, below the default 20% headroom of the sandbox's 37
 LEAKED_CONNECTIONS = 8  # above the default db_pool.max_idle = 5
@@ -26,8 +25,7 @@ OVERSIZED_POOL = 5  # x the HPA's maxReplicas 10 = 50, above the sandbox's 37 us
 SLOW_QUERY_LITERAL = "4111-1111-1111-1111"
 
 
-def _checks(*names: str) -> frozenset[str]:
-    return frozenset(_M + name for name in names)
+_checks = node_ids("test_db_pool.py")
 
 
 def _exhaust(faults: "Faults") -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sandbox.drills import Drill
+from sandbox.drills import Drill, node_ids
 
 if TYPE_CHECKING:
     from sandbox.faults import Faults
+
+_deploy = node_ids("test_deploy.py")
+_outage = node_ids("test_outage.py")
 
 __all__ = ["DRILLS", "MISSING_IMAGE"]
 
@@ -34,18 +37,17 @@ def _smoke_failing(faults: "Faults") -> None:
 DRILLS = [
     Drill("deploy-rollout-stuck", "deploy",
           f"a new image ({MISSING_IMAGE.rpartition(':')[2]}) cannot be pulled: the rollout stalls in ImagePullBackOff",
-          _rollout_stuck, fails=frozenset({"test_deploy.py::test_rollout_completes_within_the_settle_window"}),
-          errors=frozenset({"test_deploy.py::test_app_serves_the_version_of_the_deployed_image"}),
+          _rollout_stuck, fails=_deploy("test_rollout_completes_within_the_settle_window"),
+          errors=_deploy("test_app_serves_the_version_of_the_deployed_image"),
           remediations=frozenset({"deploy.finish-rollout", "rollback.undo"})),
     Drill("deploy-health-failing", "deploy", "after the deploy the health endpoints answer 503",
-          _health_failing, fails=frozenset({"test_outage.py::test_health_live_answers_200_within_budget",
-                                            "test_outage.py::test_health_ready_answers_200_within_budget"}),
+          _health_failing, fails=_outage("test_health_live_answers_200_within_budget", "test_health_ready_answers_200_within_budget"),
           remediations=frozenset({"deploy.verify-health"})),
     Drill("deploy-version-mismatch", "deploy", "the app serves another version than the deployed image",
-          _version_mismatch, fails=frozenset({"test_deploy.py::test_app_serves_the_version_of_the_deployed_image"}),
+          _version_mismatch, fails=_deploy("test_app_serves_the_version_of_the_deployed_image"),
           remediations=frozenset({"deploy.match-version"})),
     Drill("deploy-smoke-failing", "deploy", "the authenticated API answers 500 after the deploy",
           _smoke_failing,
-          fails=frozenset({"test_deploy.py::test_smoke_flow_gets_a_token_and_calls_an_authenticated_endpoint"}),
+          fails=_deploy("test_smoke_flow_gets_a_token_and_calls_an_authenticated_endpoint"),
           remediations=frozenset({"deploy.run-smoke-tests"})),
 ]

@@ -5,18 +5,16 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Callable
 
-from sandbox.drills import Drill
+from sandbox.drills import Drill, node_ids
 
 if TYPE_CHECKING:
     from sandbox.faults import Faults
 
 __all__ = ["DRILLS"]
 
-_M = "test_oauth.py::"
 
 
-def _checks(*names: str) -> frozenset[str]:
-    return frozenset(_M + name for name in names)
+_checks = node_ids("test_oauth.py")
 
 
 def _jwks_fault(fault: str) -> Callable[["Faults"], None]:

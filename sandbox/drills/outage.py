@@ -10,6 +10,8 @@ from sandbox.drills import Drill, node_ids
 if TYPE_CHECKING:
     from sandbox.faults import Faults
 
+_oauth = node_ids("test_oauth.py")
+
 __all__ = ["DRILLS"]
 
 _checks = node_ids("test_outage.py")
@@ -107,7 +109,7 @@ DRILLS = [
           errors=_checks("test_health_ready_answers_200_within_budget"),
           remediations=frozenset({"outage.restore-postgres"})),
     Drill("outage-redis-down", "outage", "Redis is down: the app is not ready",
-          _stop("redis"), fails=frozenset({"test_oauth.py::test_revocation_store_answers_ping"}),
+          _stop("redis"), fails=_oauth("test_revocation_store_answers_ping"),
           errors=_checks("test_health_ready_answers_200_within_budget"),
           remediations=frozenset({"oauth.restore-revocation-store", "outage.restore-redis"})),
 ]

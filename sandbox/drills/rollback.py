@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sandbox.drills import Drill
+from sandbox.drills import Drill, node_ids
 
 if TYPE_CHECKING:
     from sandbox.faults import Faults
 
 __all__ = ["DRILLS"]
 
-_M = "test_rollback.py::"
+_checks = node_ids("test_rollback.py")
 
 
 def _no_history(faults: "Faults") -> None:
@@ -39,12 +39,12 @@ DRILLS = [
     Drill("rollback-no-history", "rollback",
           "revisionHistoryLimit 0 and Helm keeps one revision: nothing to roll back to",
           _no_history,
-          fails=frozenset({_M + "test_deployment_keeps_a_previous_revision_to_roll_back_to",
-                           _M + "test_helm_release_has_a_previous_revision"}),
-          errors=frozenset({_M + "test_previous_helm_revision_was_healthy"}),
+          fails=_checks("test_deployment_keeps_a_previous_revision_to_roll_back_to",
+                        "test_helm_release_has_a_previous_revision"),
+          errors=_checks("test_previous_helm_revision_was_healthy"),
           remediations=frozenset({"rollback.keep-history"})),
     Drill("rollback-previous-failed", "rollback",
           "the Helm revision before the deployed one failed: helm rollback would restore it",
-          _previous_failed, fails=frozenset({_M + "test_previous_helm_revision_was_healthy"}),
+          _previous_failed, fails=_checks("test_previous_helm_revision_was_healthy"),
           remediations=frozenset({"rollback.to-healthy-revision"})),
 ]
