@@ -1,6 +1,6 @@
 """``python -m bench.rehearsals [--kube real|imitation] [--jobs N] [DRILL ...]``: every drill played to
 the end (``python -m sandbox rehearse DRILL --auto``), two at a time, into
-``bench/results/rehearsals.md``: which drills the printed remediation resolves, with or without a
+``bench/results/rehearsals.md`` (``rehearsals-real.md`` with ``--kube real``): which drills the printed remediation resolves, with or without a
 CAUTION step, and how many printed commands failed as printed.
 
 ``--from-logs DIR`` writes the table from the logs of an earlier run (one ``<drill>.log`` each).
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench import REPO
 
-RESULTS = REPO / "bench" / "results" / "rehearsals.md"
+RESULTS = REPO / "bench" / "results" / "rehearsals.md"  # rehearsals-real.md with --kube real
 _VERDICT = re.compile(r"^(RESOLVED(?: \(with a CAUTION step\))?|NOT RESOLVED: still failing (\[.*\]))"
                       r"; (\d+) commands run, (\d+) failed as printed$", re.M)
 _FAILED_COMMAND = re.compile(r"^\$ (.*)\n  exit ([1-9]\d*)(?:: (.*))?$", re.M)
@@ -91,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             logs = dict(zip(names, pool.map(lambda d: _rehearse(d, args.kube, directory), names)))
         source = f"python -m bench.rehearsals, {args.jobs} at a time (logs in {directory})"
-    RESULTS.write_text(table(logs, kube=args.kube or "imitation (the default)", source=source))
-    print(RESULTS.read_text())
+    results = RESULTS.with_name("rehearsals-real.md") if args.kube == "real" else RESULTS
+    results.write_text(table(logs, kube=args.kube or "imitation (the default)", source=source))
+    print(results.read_text())
     return 0
 
 
