@@ -5,6 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+from sandbox.drills import DRILLS
+
 from sandbox.rehearse import Rehearsal, files_left, parse_steps
 from tests.suite.runner import REPO
 
@@ -66,3 +70,15 @@ def test_rehearsing_an_unknown_drill_says_where_the_list_is():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "unknown drill 'no-such-drill': `python -m sandbox drills` lists them" in result.stderr
+
+
+# Every drill that says what resolves it, but the two rehearsed in full by the tests above.
+@pytest.mark.parametrize("drill", sorted(name for name, d in DRILLS.items() if d.resolved_by
+                                         and name not in ("db_pool-idle-leak", "oauth-secret-incomplete")))
+def test_a_drill_said_to_be_resolved_by_its_printed_commands_is_resolved_by_them(drill):
+    result = subprocess.run([sys.executable, "-m", "sandbox", "rehearse", drill, "--auto"], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    last = result.stdout.rstrip().splitlines()[-1] if result.stdout.strip() else result.stderr[-500:]
+    caution = DRILLS[drill].resolved_by == "caution"
+    assert last.startswith("RESOLVED (with a CAUTION step)" if caution else "RESOLVED;"), result.stdout[-3000:]
+    assert "SECRET EXPOSED" not in result.stdout
