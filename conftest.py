@@ -9,6 +9,7 @@ pytest_plugins = [
     "transport.prefetch",
     "transport.kube",
     "fixtures.pods",
+    "fixtures.cpu",
     "fixtures.oauth",
     "fixtures.revocation",
     "transport.postgres",

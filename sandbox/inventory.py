@@ -9,6 +9,10 @@ from __future__ import annotations
 __all__ = ["steps_report", "drills_report"]
 
 
+_RESOLVED = {"steps": "its printed steps", "caution": "its printed steps with a CAUTION step",
+             "": "not shown yet (python -m sandbox rehearse NAME --auto)"}
+
+
 def drills_report() -> str:
     """Per incident: each drill, the checks it must fail (or leave unverifiable), its remediations."""
     from sandbox.drills import by_incident
@@ -23,6 +27,7 @@ def drills_report() -> str:
             for nodeid in sorted(drill.errors):
                 lines.append(f"  {'':30} errors {nodeid}")
             lines.append(f"  {'':30} suggests {', '.join(sorted(drill.remediations))}")
+            lines.append(f"  {'':30} resolved by {_RESOLVED.get(drill.resolved_by)}")
         lines.append("")
     lines.append("run one: pytest -m <incident> --drill <name>")
     return "\n".join(lines)

@@ -8,6 +8,11 @@
    the CAUTION steps only when the marker still fails after every other step. The re-run step is the
    marker run again. Then say resolved or not, and which commands failed as printed.
 
+The commands run in an empty working directory, as from an engineer's home: every file they leave
+there is listed with its mode, and a file readable by others, or any output or file holding one of
+the sandbox's secrets (the Redis, PostgreSQL and smoke-client passwords, the AWS secret keys),
+fails the rehearsal.
+
 Nothing here reaches beyond the sandbox: the commands are the ones the suite printed for it.
 """
 
@@ -26,7 +31,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Rehearsal", "Step", "parse_steps", "rehearse"]
+__all__ = ["Rehearsal", "Step", "files_left", "parse_steps", "rehearse", "sandbox_secrets"]
 
 REPO = Path(__file__).resolve().parent.parent
 COMMAND_SECONDS = 180  # every printed wait is bounded (--timeout); this is the backstop
@@ -53,6 +58,8 @@ class Rehearsal:
     failing_before: list[str] = field(default_factory=list)
     failing_after: list[str] = field(default_factory=list)
     ran: list[tuple[Step, int, str]] = field(default_factory=list)  # step, exit code, output tail
+    left: list[tuple[str, int]] = field(default_factory=list)  # files the commands left: name, mode
+    leaks: list[str] = field(default_factory=list)  # where a secret showed: "output of step 2", "file x"
 
     @property
     def resolved(self) -> bool:
@@ -61,6 +68,11 @@ class Rehearsal:
     @property
     def failed_as_printed(self) -> list[tuple[Step, int, str]]:
         return [(step, code, tail) for step, code, tail in self.ran if code != 0]
+
+    @property
+    def safe(self) -> bool:
+        """No secret printed or written, and no file readable by others left behind."""
+        return not self.leaks and all(mode & 0o077 == 0 for _, mode in self.left)
 
     @property
     def by_caution(self) -> bool:
@@ -95,6 +107,35 @@ def _engineer_env(state_dir: Path, env_file: Path) -> dict[str, str]:
         if aws.get(key):
             env[variable] = aws[key]
     return env
+
+
+def sandbox_secrets(state_dir: Path, env: dict[str, str]) -> list[str]:
+    """The secret values the sandbox handed out: what no printed command may print or leave in a file."""
+    from sandbox import REDIS_PASSWORD_VAR
+
+    found = [env.get(REDIS_PASSWORD_VAR, "")]
+    for pgpass in state_dir.glob("postgres/pgpass"):
+        found += [line.rsplit(":", 1)[-1] for line in pgpass.read_text().splitlines() if line.strip()]
+    smoke = state_dir / "smoke-client-secret"
+    if smoke.exists():
+        found.append(smoke.read_text().strip())
+    credentials = Path(env.get("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"))
+    if credentials.exists():
+        found += [line.split("=", 1)[1].strip() for line in credentials.read_text().splitlines()
+                  if line.replace(" ", "").startswith("aws_secret_access_key=")]
+    return [value for value in found if len(value) >= 8]
+
+
+def files_left(workdir: Path, secrets: list[str]) -> tuple[list[tuple[str, int]], list[str]]:
+    """Every file under ``workdir`` (name, mode) and those that hold one of ``secrets``."""
+    left, leaks = [], []
+    for path in sorted(p for p in workdir.rglob("*") if p.is_file()):
+        name = str(path.relative_to(workdir))
+        left.append((name, path.stat().st_mode & 0o777))
+        text = path.read_bytes().decode("utf-8", "replace")
+        if any(secret in text for secret in secrets):
+            leaks.append(f"file {name}")
+    return left, leaks
 
 
 def _run_marker(incident: str, env_file: Path, env: dict[str, str]) -> tuple[list[str], list[Step], str]:
@@ -159,23 +200,37 @@ def rehearse(drill: str, *, auto: bool, kube: str | None = None, out=print) -> R
             out(("Suggested remediation" + summary[1]) if len(summary) == 2 else output[-3000:])
             if not auto:
                 return rehearsal
+            secrets = sandbox_secrets(state_dir, env)
+            workdir = Path(tmp) / "shell"
+            workdir.mkdir()
             for caution in (False, True):
                 for step in steps:
                     if step.command is None or step.caution != caution or step.is_rerun:
                         continue
                     out(f"$ {step.command}")
                     try:
-                        done = subprocess.run(["bash", "-c", step.command], cwd=REPO, env=env, capture_output=True,
+                        done = subprocess.run(["bash", "-c", step.command], cwd=workdir, env=env, capture_output=True,
                                               text=True, timeout=COMMAND_SECONDS, stdin=subprocess.DEVNULL)
-                        code, tail = done.returncode, (done.stdout + done.stderr).strip()[-400:]
+                        code, output = done.returncode, done.stdout + done.stderr
                     except subprocess.TimeoutExpired:
-                        code, tail = 124, f"still running after {COMMAND_SECONDS} s"
+                        code, output = 124, f"still running after {COMMAND_SECONDS} s"
+                    if any(secret in output for secret in secrets):
+                        rehearsal.leaks.append(f"output of {step.remediation} step {step.number}")
+                    tail = output.strip()[-400:]
+                    for secret in secrets:
+                        tail = tail.replace(secret, "[secret]")
                     rehearsal.ran.append((step, code, tail))
                     out(f"  exit {code}" + (f": {tail.splitlines()[-1]}" if code and tail else ""))
                 rehearsal.failing_after, steps_after, _ = _run_marker(incident, env_file, env)
                 if not rehearsal.failing_after:
                     break
                 steps = steps_after if caution is False else steps
+            rehearsal.left, leaked_files = files_left(workdir, secrets)
+            rehearsal.leaks += leaked_files
+            out("files the printed commands left: " + (", ".join(f"{name} ({mode:04o})" for name, mode in rehearsal.left)
+                                                        or "none"))
+            if rehearsal.leaks:
+                out("SECRET EXPOSED by the printed commands: " + "; ".join(rehearsal.leaks))
             verdict = "RESOLVED" if rehearsal.resolved else f"NOT RESOLVED: still failing {rehearsal.failing_after}"
             how = " (with a CAUTION step)" if rehearsal.resolved and rehearsal.by_caution else ""
             failed = rehearsal.failed_as_printed
@@ -197,5 +252,5 @@ def main(args) -> int:
     rehearsal = rehearse(args.drill, auto=args.auto, kube=args.kube)
     if not args.auto:
         return 0
-    return 0 if rehearsal.resolved and not rehearsal.failed_as_printed else 1
+    return 0 if rehearsal.resolved and rehearsal.safe and not rehearsal.failed_as_printed else 1
 

@@ -13,7 +13,7 @@ the sandbox only through its fault API (:mod:`sandbox.faults`).
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable
 
 from runbook.incidents import INCIDENTS
@@ -21,7 +21,7 @@ from runbook.incidents import INCIDENTS
 if TYPE_CHECKING:
     from sandbox.faults import Faults
 
-__all__ = ["DRILLS", "Drill", "by_incident", "failing", "node_ids"]
+__all__ = ["DRILLS", "Drill", "RESOLVED_BY", "by_incident", "failing", "node_ids"]
 
 #: The incident modules, in runbook order: one per incident marker (runbook/incidents.py).
 MODULES = INCIDENTS
@@ -36,8 +36,13 @@ class Drill:
     fails: frozenset[str]  # node ids of the checks that must FAIL
     errors: frozenset[str] = frozenset()  # node ids of the checks that must ERROR (could not verify)
     remediations: frozenset[str] = frozenset()  # catalog ids the suite must suggest
+    # What ends it when rehearsed (`python -m sandbox rehearse NAME --auto`): "steps" (the printed
+    # commands), "caution" (a CAUTION step among them), or "" while no rehearsal has shown it yet.
+    resolved_by: str = ""
 
     def __post_init__(self) -> None:
+        if self.resolved_by not in ("", "steps", "caution"):
+            raise ValueError(f"drill {self.name}: resolved_by {self.resolved_by!r} is not steps, caution or empty")
         for nodeid in self.fails | self.errors:
             module, sep, name = nodeid.partition("::")
             if not (sep and module.startswith("test_") and module.endswith(".py") and name.startswith("test_")):
@@ -77,7 +82,28 @@ def by_incident() -> dict[str, list[Drill]]:
     return grouped
 
 
-DRILLS: dict[str, Drill] = _gather()
+#: The drills a rehearsal resolves today, and how (bench/results/rehearsals.md; tests/suite/test_rehearse.py
+#: holds each to it). The others wait for the real control plane or a fix of their remedy.
+RESOLVED_BY = {
+    "cpu-node-pressure": "caution", "cpu-slow-query": "caution", "db_pool-idle-leak": "caution",
+    "db_pool-oversized": "steps", "oauth-key-mismatch": "steps", "oauth-secret-incomplete": "steps",
+    "oauth-secret-mismatched-pair": "steps", "oauth-revocation-no-ttl": "steps",
+    "s3-trust-policy-wrong-subject": "steps", "s3-key-policy-without-app": "steps", "s3-policy-denies-put": "steps",
+    "s3-role-policy-missing": "steps", "s3-kms-disabled": "caution", "s3-kms-pending-deletion": "caution",
+    "s3-service-account-unbound": "steps", "s3-alarm-missing": "steps", "memory-near-limit": "steps",
+    "memory-crashloop": "steps", "outage-app-scaled-to-zero": "steps", "breach-encryption-off": "steps",
+    "breach-versioning-suspended": "steps",
+}
+
+
+def _with_resolution(drills: dict[str, Drill]) -> dict[str, Drill]:
+    unknown = set(RESOLVED_BY) - set(drills)
+    if unknown:
+        raise ValueError(f"RESOLVED_BY names drills that do not exist: {sorted(unknown)}")
+    return {name: replace(drill, resolved_by=RESOLVED_BY.get(name, drill.resolved_by)) for name, drill in drills.items()}
+
+
+DRILLS: dict[str, Drill] = _with_resolution(_gather())
 
 
 def failing(nodeid: str) -> list[str]:

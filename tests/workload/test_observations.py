@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from fixtures.pods import Pods, _event, _hpa, group_by_reason
+from fixtures.cpu import _hpa
+from fixtures.pods import Pods, _event, group_by_reason
 
 NOW = datetime.now(timezone.utc)
 
