@@ -114,8 +114,8 @@ class RealKube:
                      stdin="\n---\n".join(json.dumps(doc) for doc in documents))
         production.install_release(self.plane, self.admin_kubeconfig, name=self.deployment, namespace=self.namespace,
                                    history=history, role_arn=role_arn, pool_size=pool_size)
-        self.kubectl("rollout", "status", f"statefulset/postgres", "-n", self.namespace, "--timeout=60s")
-        self.kubectl("rollout", "status", f"statefulset/redis", "-n", self.namespace, "--timeout=60s")
+        self.kubectl("rollout", "status", "statefulset/postgres", "-n", self.namespace, "--timeout=60s")
+        self.kubectl("rollout", "status", "statefulset/redis", "-n", self.namespace, "--timeout=60s")
         self.kubectl("rollout", "status", "deployment/ingress-nginx-controller", "-n", "ingress-nginx",
                      "--timeout=60s")
         self._follow_ingress()

@@ -220,7 +220,7 @@ class ControlPlane:
             f"--tls-cert-file={pki.apiserver_cert}", f"--tls-private-key-file={pki.apiserver_key}",
             f"--client-ca-file={pki.ca}", f"--token-auth-file={self._token_file()}",
             "--authorization-mode=RBAC", "--anonymous-auth=false",
-            f"--service-account-issuer=https://kubernetes.default.svc",
+            "--service-account-issuer=https://kubernetes.default.svc",
             f"--service-account-key-file={pki.service_account_pub}",
             f"--service-account-signing-key-file={pki.service_account_key}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
