@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from core.wait import wait_until
 from sandbox.kube.controlplane import ControlPlane, Identity
 from sandbox.kube import production
 
@@ -124,22 +125,21 @@ class RealKube:
     def _wait_for_metrics(self, timeout: float = 90.0) -> None:
         """Production has metrics: wait until metrics-server reports every pod and the HPA computes
         from them (ScalingActive True), about 10-20 s after the pods start."""
-        deadline = time.monotonic() + timeout
         hpa_path = f"/apis/autoscaling/v2/namespaces/{self.namespace}/horizontalpodautoscalers/{self.deployment}"
-        state = "no answer"
-        while time.monotonic() < deadline:
+
+        def state() -> tuple[list[str], bool]:
             pods = self.get(f"/api/v1/namespaces/{self.namespace}/pods") or {}
             metrics = self.get(f"/apis/metrics.k8s.io/v1beta1/namespaces/{self.namespace}/pods") or {}
             measured = {m["metadata"]["name"] for m in metrics.get("items", [])}
             missing = sorted(p["metadata"]["name"] for p in pods.get("items", []) if p["metadata"]["name"] not in measured)
             conditions = ((self.get(hpa_path) or {}).get("status") or {}).get("conditions") or []
-            active = any(c.get("type") == "ScalingActive" and c.get("status") == "True" for c in conditions)
-            if not missing and active:
-                self.metrics_waited = time.monotonic() - (deadline - timeout)
-                return
-            state = f"pods without metrics: {missing}, HPA ScalingActive: {active}"
-            time.sleep(0.5)
-        raise RuntimeError(f"metrics did not arrive within {timeout:.0f} s ({state})")
+            return missing, any(c.get("type") == "ScalingActive" and c.get("status") == "True" for c in conditions)
+
+        waited = wait_until(state, lambda found: not found[0] and found[1], timeout_s=timeout, interval_s=0.5)
+        if not waited.done:
+            missing, active = waited.last
+            raise RuntimeError(f"metrics did not arrive within {timeout:.0f} s "
+                               f"(pods without metrics: {missing}, HPA ScalingActive: {active})")
 
     def get(self, path: str) -> dict[str, Any] | None:
         response = self._client.get(path)

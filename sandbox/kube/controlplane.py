@@ -32,7 +32,8 @@ from sandbox.kube.pki import Pki, make_pki
 from sandbox.ports import free_port
 from sandbox.process import terminate
 
-__all__ = ["ControlPlane", "ControlPlaneError", "Identity", "KWOK_NODE_ANNOTATION", "STAGES"]
+__all__ = ["CLUSTER_SCOPED", "ControlPlane", "ControlPlaneError", "Identity", "KWOK_NODE_ANNOTATION", "PLURALS",
+           "STAGES", "api_path"]
 
 #: Nodes carrying this annotation are kwok's to run (kwok's own convention).
 KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
@@ -411,13 +412,24 @@ def _quicken(stage: dict) -> dict:
     return stage
 
 
-_PLURALS = {"Service": "services", "APIService": "apiservices", "Namespace": "namespaces", "Node": "nodes",
-            "CustomResourceDefinition": "customresourcedefinitions"}
+#: The REST names of the kinds the sandbox writes itself (the control plane, the drills' faults).
+PLURALS = {
+    "Pod": "pods", "Node": "nodes", "Event": "events", "Secret": "secrets", "ServiceAccount": "serviceaccounts",
+    "Service": "services", "Namespace": "namespaces", "ConfigMap": "configmaps", "Deployment": "deployments",
+    "ReplicaSet": "replicasets", "StatefulSet": "statefulsets", "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "Ingress": "ingresses", "APIService": "apiservices", "CustomResourceDefinition": "customresourcedefinitions",
+}
+CLUSTER_SCOPED = frozenset({"Node", "Namespace", "APIService", "CustomResourceDefinition"})
+
+
+def api_path(api_version: str, kind: str, namespace: str = "", name: str = "") -> str:
+    """The REST path of a kind's collection (or of one object, with ``name``); KeyError for a kind
+    not in :data:`PLURALS`."""
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    scope = "" if kind in CLUSTER_SCOPED or not namespace else f"/namespaces/{namespace}"
+    return f"{prefix}{scope}/{PLURALS[kind]}" + (f"/{name}" if name else "")
 
 
 def _object_path(obj: dict) -> str:
-    """The REST path of an object (the kinds the control plane itself applies)."""
-    api_version, kind, metadata = obj["apiVersion"], obj["kind"], obj["metadata"]
-    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    namespace = f"/namespaces/{metadata['namespace']}" if metadata.get("namespace") else ""
-    return f"{prefix}{namespace}/{_PLURALS[kind]}/{metadata['name']}"
+    metadata = obj["metadata"]
+    return api_path(obj["apiVersion"], obj["kind"], metadata.get("namespace", ""), metadata["name"])

@@ -9,20 +9,14 @@ What an imitation could write and a real API server refuses (a pod's spec, metri
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
+from core.wait import wait_until
 from sandbox.faults import Faults
+from sandbox.kube.controlplane import CLUSTER_SCOPED, api_path
 
 __all__ = ["NotOnTheRealControlPlane", "RealFaults"]
 
-_PLURALS = {
-    "Pod": "pods", "Node": "nodes", "Event": "events", "Secret": "secrets", "ServiceAccount": "serviceaccounts",
-    "Service": "services", "Namespace": "namespaces", "ConfigMap": "configmaps", "Deployment": "deployments",
-    "ReplicaSet": "replicasets", "StatefulSet": "statefulsets", "HorizontalPodAutoscaler": "horizontalpodautoscalers",
-    "Ingress": "ingresses",
-}
-_CLUSTER_SCOPED = {"Node", "Namespace"}
 #: How long a usage change takes to reach `kubectl top` at most: metrics-server's 10 s resolution,
 #: twice, and a margin.
 METRICS_SECONDS = 40.0
@@ -33,11 +27,11 @@ class NotOnTheRealControlPlane(NotImplementedError):
 
 
 def _path(api_version: str, kind: str, namespace: str, name: str = "") -> str:
-    if kind not in _PLURALS:
-        raise NotOnTheRealControlPlane(f"kind {kind} ({api_version}) is not written by drills on the real control plane")
-    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    scope = "" if kind in _CLUSTER_SCOPED or not namespace else f"/namespaces/{namespace}"
-    return f"{prefix}{scope}/{_PLURALS[kind]}" + (f"/{name}" if name else "")
+    try:
+        return api_path(api_version, kind, namespace, name)
+    except KeyError:
+        raise NotOnTheRealControlPlane(
+            f"kind {kind} ({api_version}) is not written by drills on the real control plane") from None
 
 
 class RealFaults(Faults):
@@ -63,7 +57,7 @@ class RealFaults(Faults):
     def kube_apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Create the object, or replace it (spec, then status through the status subresource)."""
         metadata = obj["metadata"]
-        namespace = metadata.get("namespace") or ("" if obj["kind"] in _CLUSTER_SCOPED else self._namespace(None))
+        namespace = metadata.get("namespace") or ("" if obj["kind"] in CLUSTER_SCOPED else self._namespace(None))
         collection = _path(obj["apiVersion"], obj["kind"], namespace)
         body = {k: v for k, v in obj.items()}
         body["metadata"] = {k: v for k, v in metadata.items() if k not in ("resourceVersion", "uid",
@@ -119,17 +113,19 @@ class RealFaults(Faults):
         from kubernetes.utils.quantity import parse_quantity
 
         path = f"/apis/metrics.k8s.io/v1beta1/namespaces/{self._namespace(namespace)}/pods/{pod}"
-        deadline = time.monotonic() + METRICS_SECONDS
-        while time.monotonic() < deadline:
+
+        def usage():
             metrics = self._kube.get(path) or {}
-            usage = next((c["usage"] for c in metrics.get("containers", []) if c["name"] == container), None)
+            return next((c["usage"] for c in metrics.get("containers", []) if c["name"] == container), None)
+
+        def reported(found) -> bool:
             # kwok's CPU counter is sampled at two moments: the rate may be off by a millicore or two
-            if usage is not None and (cpu is None or abs(parse_quantity(usage["cpu"]) - parse_quantity(cpu))
-                                      <= parse_quantity(cpu) / 50 + parse_quantity("2m")) \
-                    and (memory is None or parse_quantity(usage["memory"]) == parse_quantity(memory)):
-                return
-            time.sleep(0.5)
-        raise TimeoutError(f"metrics-server did not report pod {pod}'s new usage within {METRICS_SECONDS:.0f} s")
+            return found is not None and (cpu is None or abs(parse_quantity(found["cpu"]) - parse_quantity(cpu))
+                                          <= parse_quantity(cpu) / 50 + parse_quantity("2m")) \
+                and (memory is None or parse_quantity(found["memory"]) == parse_quantity(memory))
+
+        if not wait_until(usage, reported, timeout_s=METRICS_SECONDS, interval_s=0.5).done:
+            raise TimeoutError(f"metrics-server did not report pod {pod}'s new usage within {METRICS_SECONDS:.0f} s")
 
     def node_usage(self, node: str, *, cpu: str | None = None, memory: str | None = None) -> None:
         raise NotOnTheRealControlPlane("a node's usage is its pods' on kwok: run another tenant's pod there")
@@ -149,14 +145,14 @@ class RealFaults(Faults):
         """The node's kubelet stops: its kwok process is stopped by its pid, and the node lifecycle
         controller marks the node (Unknown, unreachable taints) after its grace period."""
         self._kube.stop_kubelet(node)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            current = self.kube_get("Node", node)
-            taints = {t["key"] for t in (current.get("spec") or {}).get("taints") or []}
-            if "node.kubernetes.io/unreachable" in taints:
-                return current
-            time.sleep(0.5)
-        raise TimeoutError(f"node {node} was not marked unreachable within 60 s")
+
+        def unreachable(current) -> bool:
+            return "node.kubernetes.io/unreachable" in {t["key"] for t in (current.get("spec") or {}).get("taints") or []}
+
+        waited = wait_until(lambda: self.kube_get("Node", node), unreachable, timeout_s=60, interval_s=0.5)
+        if not waited.done:
+            raise TimeoutError(f"node {node} was not marked unreachable within 60 s")
+        return waited.last
 
     def set_image(self, image: str, *, container: str = "app") -> dict[str, Any]:
         """``kubectl set image deployment/app-backend app=<image>``: the deployment controller rolls it out."""
@@ -183,9 +179,8 @@ class RealFaults(Faults):
         self.set_image(f"{IMAGE.rpartition(':')[0]}:{tag}")
         self._kube.kubectl("rollout", "status", f"deployment/{DEPLOYMENT}", "-n", self._namespace(None),
                            "--timeout=120s", timeout=130)
-        deadline = time.monotonic() + 10
-        while self._sandbox.app.version != tag and time.monotonic() < deadline:
-            time.sleep(0.1)  # the stand-in follows the pods within FOLLOW_SECONDS
+        # the stand-in follows the pods within FOLLOW_SECONDS
+        wait_until(lambda: self._sandbox.app.version, lambda version: version == tag, timeout_s=10, interval_s=0.1)
 
     def health(self, fault: str | None) -> None:
         """A build whose health endpoints fail, deployed; None: the stand-in heals at once."""
